@@ -1,0 +1,24 @@
+# One-command set-up and checks. `make test` works from a fresh clone: it creates .venv and installs the pins.
+PY ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+
+.PHONY: venv test bench smoke clean
+
+$(BIN)/.installed: requirements.txt
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/pip install --disable-pip-version-check -q -r requirements.txt
+	touch $@
+
+venv: $(BIN)/.installed
+
+test: venv
+	$(BIN)/python -m pytest
+
+bench: venv
+	$(BIN)/python -m bench.teacher_throughput
+	$(BIN)/python -m bench.translation_throughput
+	$(BIN)/python -m bench.embed_memory
+
+clean:
+	rm -rf $(VENV) .pytest_cache
