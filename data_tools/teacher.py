@@ -1,0 +1,163 @@
+"""Teacher vectors: CLIP `encode_text` of English captions, unnormalised, computed on length-sorted trimmed batches.
+
+`load_teacher("ViT-B/32")` (OpenAI name or .pt), `load_teacher("openai/clip-vit-base-patch32")` (HF id/folder), or
+`load_teacher(path, kind="hf-mean-pool")` (any HF text encoder, attention-masked mean pooling).
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+from pathlib import Path
+from typing import Sequence
+
+os.environ.setdefault("USE_TF", "0")  # torch-only process: keep transformers from importing TensorFlow
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from data_tools.clip_tokens import ClipTokenizer, pad
+from data_tools.clip_towers import HFClip, OpenAIClip, is_openai_name_or_file, load_clip, package_version, pick_device
+from data_tools.errors import InputError, UserError, model_not_found
+
+log = logging.getLogger(__name__)
+KINDS = ("openai-clip", "hf-clip", "hf-mean-pool")
+
+
+def _check_texts(texts: Sequence[str]) -> list[str]:
+    texts = list(texts)
+    for i, text in enumerate(texts):
+        if not isinstance(text, str):
+            raise InputError(f"caption #{i} is {type(text).__name__}, not text: {text!r:.80}")
+    return texts
+
+
+def _sorted_batches(lengths: Sequence[int], batch_size: int, progress: bool, desc: str):
+    """Indices in batches of similar length, longest first (an out-of-memory shows up at once)."""
+    if batch_size < 1:
+        raise UserError(f"batch_size must be >= 1, got {batch_size}")
+    order = np.argsort(-np.asarray(lengths, dtype=np.int64), kind="stable")
+    with tqdm(total=len(order), unit="caption", desc=desc, disable=not progress) as bar:
+        for start in range(0, len(order), batch_size):
+            batch = order[start : start + batch_size]
+            yield batch
+            bar.update(len(batch))
+
+
+class Teacher:
+    """CLIP text tower + CLIP tokenisation; `encode` gives exactly `encode_text` of the 77-token input."""
+
+    def __init__(self, clip: OpenAIClip | HFClip, tokenizer: ClipTokenizer | None = None):
+        self.clip = clip
+        self.tokenizer = tokenizer or ClipTokenizer(clip.context_length)
+        self.kind = clip.kind
+        self.model_id = clip.model_id
+        self.dim = clip.dim
+
+    @property
+    def compute_dtype(self) -> str:
+        return str(self.clip.dtype).replace("torch.", "")
+
+    def encode(self, texts: Sequence[str], batch_size: int = 256, progress: bool = False) -> np.ndarray:
+        """Unnormalised CLIP text features, float32 [n, dim], row i for texts[i]."""
+        texts = _check_texts(texts)
+        ids = self.tokenizer.encode_batch(texts)
+        out = np.empty((len(texts), self.dim), dtype=np.float32)  # [n, dim]
+        for batch in _sorted_batches([len(t) for t in ids], batch_size, progress, "teacher"):
+            tokens = pad([ids[i] for i in batch])  # [b, longest in batch] <= [b, 77]
+            out[batch] = self.clip.encode_tokens(tokens).cpu().numpy()
+        return out
+
+    def info(self) -> dict:
+        """What the cache manifest records about the teacher."""
+        return {"kind": self.kind, "model": self.model_id, "dim": self.dim, "normalized": False,
+                "compute_dtype": self.compute_dtype, "device": str(self.clip.device),
+                "context_length": self.tokenizer.context_length, "tokenizer": self.tokenizer.name,
+                "versions": self.clip.versions()}
+
+
+class MeanPoolTeacher:
+    """Any HF text encoder: attention-masked mean of the last hidden states (sentence-transformers style)."""
+
+    kind = "hf-mean-pool"
+
+    def __init__(self, name_or_path: str, device=None, fp16: bool | None = None, max_length: int = 128):
+        from transformers import AutoModel, AutoTokenizer
+
+        self.device = pick_device(device)
+        fp16 = self.device.type == "cuda" if fp16 is None else fp16
+        try:
+            self.tokenizer = AutoTokenizer.from_pretrained(name_or_path)
+            model = AutoModel.from_pretrained(name_or_path)
+        except (OSError, ValueError) as error:
+            hint = (f"Download it on a connected machine (huggingface-cli download {name_or_path}) and pass the "
+                    f"local folder, or allow downloads (unset HF_HUB_OFFLINE).")
+            raise model_not_found("Hugging Face text encoder", str(name_or_path), hint, error) from error
+        self.model = (model.half() if fp16 else model.float()).to(self.device).eval()
+        self.model_id = str(name_or_path)
+        self.dim = model.config.hidden_size
+        self.max_length = max_length
+
+    @property
+    def compute_dtype(self) -> str:
+        return str(self.model.dtype).replace("torch.", "")
+
+    @torch.inference_mode()
+    def encode(self, texts: Sequence[str], batch_size: int = 256, progress: bool = False) -> np.ndarray:
+        texts = _check_texts(texts)
+        ids = self.tokenizer(texts, truncation=True, max_length=self.max_length)["input_ids"]
+        out = np.empty((len(texts), self.dim), dtype=np.float32)  # [n, dim]
+        for batch in _sorted_batches([len(t) for t in ids], batch_size, progress, "teacher"):
+            enc = self.tokenizer.pad({"input_ids": [ids[i] for i in batch]}, return_tensors="pt").to(self.device)
+            states = self.model(**enc).last_hidden_state.float()  # [b, L, hidden]
+            mask = enc["attention_mask"].unsqueeze(-1).float()  # [b, L, 1]
+            out[batch] = ((states * mask).sum(1) / mask.sum(1).clamp(min=1e-9)).cpu().numpy()
+        return out
+
+    def info(self) -> dict:
+        return {"kind": self.kind, "model": self.model_id, "dim": self.dim, "normalized": False,
+                "compute_dtype": self.compute_dtype, "device": str(self.device), "context_length": self.max_length,
+                "tokenizer": type(self.tokenizer).__name__, "pooling": "mean",
+                "versions": {"torch": torch.__version__, "transformers": package_version("transformers")}}
+
+
+def _hf_model_type(name_or_path: str) -> str:
+    """model_type from a folder's config.json, or from the hub (cache) for an id."""
+    config = Path(name_or_path).expanduser() / "config.json"
+    if config.is_file():
+        return json.loads(config.read_text()).get("model_type", "")
+    from transformers import AutoConfig
+
+    try:
+        return AutoConfig.from_pretrained(name_or_path).model_type
+    except (OSError, ValueError) as error:
+        hint = (f"Pass an OpenAI name (ViT-B/32, RN50, ...), a .pt path, or a Hugging Face id/folder "
+                f"available offline (download it on a connected machine: huggingface-cli download {name_or_path}).")
+        raise model_not_found("teacher model", name_or_path, hint, error) from error
+
+
+def load_teacher(name_or_path: str | os.PathLike = "ViT-B/32", device=None, fp16: bool | None = None, *,
+                 kind: str | None = None, download_root=None) -> Teacher | MeanPoolTeacher:
+    """A teacher by OpenAI name/.pt, HF CLIP id/folder, or (kind="hf-mean-pool") any HF text encoder.
+
+    fp16 defaults to True on CUDA, False on CPU; device defaults to CUDA when present.
+    """
+    if kind is not None and kind not in KINDS:
+        raise UserError(f"unknown teacher kind {kind!r}; choose one of {', '.join(KINDS)}")
+    name = str(name_or_path)
+    if kind is None:
+        if is_openai_name_or_file(name):
+            kind = "openai-clip"
+        else:
+            kind = "hf-clip" if _hf_model_type(name) == "clip" else "hf-mean-pool"
+    if kind == "hf-mean-pool":
+        teacher = MeanPoolTeacher(name, device=device, fp16=fp16)
+    else:
+        clip = load_clip(name, device=device, fp16=fp16, download_root=download_root)
+        if clip.kind != kind:
+            raise UserError(f"{name} is a {clip.kind} model, not {kind}")
+        teacher = Teacher(clip)
+    log.info("teacher %s (%s): dim %d, %s on %s", teacher.model_id, teacher.kind, teacher.dim,
+             teacher.compute_dtype, teacher.info()["device"])
+    return teacher
