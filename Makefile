@@ -15,10 +15,16 @@ venv: $(BIN)/.installed
 test: venv
 	$(BIN)/python -m pytest
 
+# End to end on tiny untrained models built on the fly: proves an installation works, not model quality.
+smoke: venv
+	$(BIN)/python -m turkish_clip.smoke
+
 bench: venv
 	$(BIN)/python -m bench.teacher_throughput
 	$(BIN)/python -m bench.translation_throughput
 	$(BIN)/python -m bench.embed_memory
+	$(BIN)/python -m bench.train_throughput
+	$(BIN)/python -m bench.encode_text_throughput
 
 clean:
 	rm -rf $(VENV) .pytest_cache

@@ -12,7 +12,6 @@ import urllib.request
 from importlib import metadata
 from pathlib import Path
 
-os.environ.setdefault("USE_TF", "0")  # transformers' CLIP must not pull in TensorFlow in a torch-only process
 
 import torch
 

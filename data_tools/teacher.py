@@ -11,7 +11,6 @@ import os
 from pathlib import Path
 from typing import Sequence
 
-os.environ.setdefault("USE_TF", "0")  # torch-only process: keep transformers from importing TensorFlow
 
 import numpy as np
 import torch

@@ -7,12 +7,10 @@ from __future__ import annotations
 
 import gzip
 import json
-import os
 import tempfile
 import warnings
 from pathlib import Path
 
-os.environ.setdefault("USE_TF", "0")
 
 import torch
 

@@ -1,0 +1,163 @@
+"""Student training throughput at the real DistilBERT-base size (random weights): the common Keras way (unsorted
+batches padded to max_length) vs ours (length-bucketed batches, dynamic padding), same run, same samples.
+
+Caption lengths: COCO val2017 captions from ../shared/data (English, as the proxy for their Turkish translations;
+the shipped 300-caption sample if ../shared is absent), tokenised by a cased 32,000-piece WordPiece vocabulary
+trained on Tatoeba Turkish + those captions. Stage 2 (everything trainable), Adam, MSE to a learnable teacher.
+Usage: python -m bench.train_throughput [--samples 512] [--batch-size 64] [--max-length 64]
+"""
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+import os
+import platform
+import resource
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import distill  # noqa: F401  (tf-keras before TensorFlow)
+import numpy as np
+import pandas as pd
+import tensorflow as tf
+import tf_keras
+
+from distill.data import make_dataset, tokenize
+from distill.evaluate import metrics
+from distill.student import build_student, encode_ids
+
+REPO = Path(__file__).resolve().parent.parent
+SHARED = Path(os.environ.get("TURKISH_CLIP_SHARED", REPO.parent / "shared"))
+COCO = SHARED / "data" / "coco" / "captions_val2017.json.gz"
+TATOEBA = SHARED / "data" / "tatoeba" / "eng-tur.tsv"
+SAMPLES = REPO / "tests" / "samples"
+RESULTS = REPO / "bench" / "results" / "train_throughput.json"
+
+
+def load_texts() -> tuple[list[str], list[str], str]:
+    """(captions to train on, Turkish texts for the vocab, source note)."""
+    if COCO.exists() and TATOEBA.exists():
+        captions = [a["caption"].strip() for a in json.load(gzip.open(COCO, "rt", encoding="utf-8"))["annotations"]]
+        turkish = pd.read_csv(TATOEBA, sep="\t", quoting=3)["tr"].tolist()
+        return captions, turkish, f"{COCO.name} ({len(captions)} captions) + {TATOEBA.name} vocab"
+    print("note: ../shared/data is absent; using the shipped samples", file=sys.stderr)
+    captions = [a["caption"].strip() for a in json.loads((SAMPLES / "coco_captions_val2017_sample.json").read_text())["annotations"]]
+    turkish = pd.read_csv(SAMPLES / "tatoeba_eng_tur_sample.tsv", sep="\t", quoting=3)["tr"].tolist()
+    return captions, turkish, "shipped samples (../shared absent)"
+
+
+def teacher_vectors(ids: list[np.ndarray], dim: int = 512, vocab: int = 32000, seed: int = 0) -> np.ndarray:
+    """A learnable stand-in for CLIP: a fixed random map of each caption's mean token vector, norm ~10 like CLIP's."""
+    table = np.random.default_rng(seed).normal(size=(vocab, dim)).astype(np.float32)
+    return np.stack([table[x[1:-1] if len(x) > 2 else x].mean(axis=0) for x in ids]) * 3.0
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def reset(student, optimizer, initial) -> None:
+    """Back to the same initial weights and a fresh Adam (zeroed moments and step), without retracing."""
+    student.set_weights(initial)
+    for variable in optimizer.variables:
+        variable.assign(tf.zeros_like(variable))
+
+
+def run_mode(student, optimizer, initial, ids, targets, val, args, bucket: bool) -> dict:
+    """Train from the initial weights on `args.samples` samples; wall and CPU seconds of the fit."""
+    reset(student, optimizer, initial)
+    multiple = 8 if tf.config.list_physical_devices("GPU") else 1  # TrainConfig.pad_multiple=None's rule
+    n = args.samples
+    data = make_dataset(ids[:n], targets[:n], args.batch_size, pad_id=0, max_length=args.max_length, seed=args.seed,
+                        bucket=bucket, pool=50, pad_multiple=multiple)
+    tokens = sum(min(len(x), args.max_length) for x in ids[:n])
+    padded = sum(x["input_ids"].size for x, _ in data.as_numpy_iterator())
+    wall, cpu = time.perf_counter(), time.process_time()
+    history = student.fit(data, epochs=1, verbose=0)
+    wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+    vectors = encode_ids(student, val[0], 128, pad_multiple=multiple)
+    return {"mode": "bucketed, dynamic padding (ours)" if bucket else f"unsorted, padded to {args.max_length} (Keras)",
+            "samples": n, "seconds": round(wall, 2), "cpu_seconds": round(cpu, 2), "samples_per_s": round(n / wall, 2),
+            "padded_tokens": int(padded), "real_tokens": int(tokens), "padding_share": round(1 - tokens / padded, 3),
+            "train_loss": round(float(history.history["loss"][-1]), 4),
+            "val_mse_after": round(metrics(vectors, val[1])["mse"], 4), "peak_rss_mb": round(peak_rss_mb())}
+
+
+def best_of(runs: list[dict]) -> dict:
+    """The fastest repeat (least disturbed by other jobs on the machine), with every repeat's wall time."""
+    best = dict(min(runs, key=lambda r: r["seconds"]))
+    best["all_seconds"] = [r["seconds"] for r in runs]
+    return best
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--samples", type=int, default=512)
+    parser.add_argument("--batch-size", type=int, default=64, help="TrainConfig's default")
+    parser.add_argument("--max-length", type=int, default=64, help="TrainConfig's default")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--repeats", type=int, default=2, help="runs per mode, alternating; the fastest is reported")
+    args = parser.parse_args(argv)
+    from distill.tiny import build_tokenizer
+    from transformers import DistilBertConfig, TFDistilBertModel
+
+    captions, turkish, source = load_texts()
+    rng = np.random.default_rng(args.seed)
+    chosen = [captions[i] for i in rng.choice(len(captions), size=args.samples + 256, replace=args.samples + 256 > len(captions))]
+    with tempfile.TemporaryDirectory() as folder:
+        tokenizer = build_tokenizer(folder, turkish + captions, vocab_size=32000)
+    ids = tokenize(tokenizer, chosen, args.max_length)
+    targets = teacher_vectors(ids)
+    lengths = np.array([len(x) for x in ids])
+    val = (ids[args.samples:], targets[args.samples:])
+    ids, targets = ids[: args.samples], targets[: args.samples]
+
+    tf_keras.utils.set_random_seed(args.seed)
+    config = DistilBertConfig(vocab_size=32000, dim=768, n_layers=6, n_heads=12, hidden_dim=3072)
+    student = build_student(TFDistilBertModel(config), 512)
+    initial = student.get_weights()
+    rss_model = peak_rss_mb()
+    optimizer = tf_keras.optimizers.Adam(2e-5)
+    student.compile(optimizer=optimizer, loss="mse")  # one compile: both modes feed [None, None] batches
+    warm = make_dataset(ids[: args.batch_size], targets[: args.batch_size], args.batch_size, pad_id=0,
+                        max_length=args.max_length, seed=None)
+    student.fit(warm, epochs=1, verbose=0)  # traces the train step once (excluded from the timing)
+    runs = {True: [], False: []}
+    for _ in range(args.repeats):  # alternate the modes so other jobs on the machine hit both alike
+        for bucket in (True, False):
+            runs[bucket].append(run_mode(student, optimizer, initial, ids, targets, val, args, bucket))
+            if bucket and len(runs[True]) == 1:
+                rss_ours = peak_rss_mb()  # before any fixed-length run: ours' own peak
+    rows = [best_of(runs[True]), best_of(runs[False])]
+    rows[0]["peak_rss_mb"] = round(rss_ours)
+    speedup = rows[0]["samples_per_s"] / rows[1]["samples_per_s"]
+    cpu_speedup = rows[1]["cpu_seconds"] / rows[0]["cpu_seconds"]  # robust when other jobs share the cores
+
+    result = {
+        "benchmark": "train_throughput", "source": source, "model": "DistilBERT-base size (vocab 32000, 6 layers, dim 768), random",
+        "batch_size": args.batch_size, "max_length": args.max_length,
+        "tokens": {"mean": round(float(lengths.mean()), 1), "p95": int(np.percentile(lengths, 95)), "max": int(lengths.max())},
+        "repeats": args.repeats, "rows": rows, "speedup": round(speedup, 2), "cpu_speedup": round(cpu_speedup, 2),
+        "load_average": [round(x, 1) for x in os.getloadavg()], "rss_after_model_mb": round(rss_model),
+        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "tensorflow": tf.__version__,
+                    "tf_keras": tf_keras.__version__, "gpus": len(tf.config.list_physical_devices("GPU"))},
+    }
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps(result, indent=2) + "\n")
+    print(f"student training, stage 2, batch {args.batch_size}, {args.samples} samples each (best of {args.repeats}); tokens mean "
+          f"{result['tokens']['mean']}, p95 {result['tokens']['p95']}, max {result['tokens']['max']} ({source})\n")
+    print("| batches | samples/s | wall s | CPU s | padding | train loss | val MSE after | peak RSS MB |")
+    print("|---|---|---|---|---|---|---|---|")
+    for r in rows:
+        print(f"| {r['mode']} | {r['samples_per_s']} | {r['seconds']} | {r['cpu_seconds']} | {r['padding_share']:.0%} | "
+              f"{r['train_loss']} | {r['val_mse_after']} | {r['peak_rss_mb']} |")
+    print(f"\nspeed-up: {speedup:.2f}x in samples/s, {cpu_speedup:.2f}x in CPU seconds; load average during the run "
+          f"{result['load_average']} on {os.cpu_count()} cores (written to {RESULTS.relative_to(REPO)})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

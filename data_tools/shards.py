@@ -1,0 +1,306 @@
+"""Sharded, resumable steps over captions.parquet: fixed row-range shards, each written atomically under work/.
+
+A step (translate, embed) streams the columns it needs shard by shard, computes each unfinished shard and writes
+it with an atomic rename; a killed run resumes with the shard boundaries recorded in work/<step>/state.json. When
+every shard exists, the final file is assembled streaming, the manifest updated and work/<step> deleted.
+Options that change the result (`key`) must match to reuse shards or a finished output: never mix two models.
+"""
+from __future__ import annotations
+
+import fcntl
+import logging
+import os
+import shutil
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+from tqdm.auto import tqdm
+
+from data_tools import cache
+from data_tools.errors import InputError, UserError
+
+log = logging.getLogger(__name__)
+DELAY_ENV = "DATA_TOOLS_SHARD_DELAY"  # testing hook: seconds to sleep after each written shard
+
+
+@dataclass(frozen=True)
+class Shard:
+    """Rows [start, stop) of captions.parquet."""
+
+    index: int
+    start: int
+    stop: int
+
+    @property
+    def rows(self) -> int:
+        return self.stop - self.start
+
+    @property
+    def name(self) -> str:
+        return f"shard-{self.start:012d}-{self.stop:012d}"
+
+
+def plan_shards(rows: int, shard_size: int) -> list[Shard]:
+    if shard_size < 1:
+        raise UserError(f"shard size must be >= 1, got {shard_size}")
+    return [Shard(i, start, min(start + shard_size, rows)) for i, start in enumerate(range(0, rows, shard_size))]
+
+
+def iter_shard_chunks(path: str | Path, columns: list[str], shards: list[Shard]) -> Iterator[tuple[Shard, pa.Table]]:
+    """Stream `columns` of a parquet file re-chunked to exactly the shard boundaries (memory: about one shard)."""
+    if not shards:
+        return
+    pf = pq.ParquetFile(path)
+    pending = iter(shards)
+    shard = next(pending)
+    buffer: list[pa.RecordBatch] = []
+    buffered = 0
+    for batch in pf.iter_batches(batch_size=max(1, min(shards[0].rows, 65536)), columns=columns):
+        buffer.append(batch)
+        buffered += batch.num_rows
+        while shard is not None and buffered >= shard.rows:
+            table = pa.Table.from_batches(buffer, schema=batch.schema)
+            yield shard, table.slice(0, shard.rows).combine_chunks()
+            rest = table.slice(shard.rows)
+            buffer, buffered = rest.to_batches(), rest.num_rows
+            shard = next(pending, None)
+    if shard is not None:
+        raise InputError(f"{path} ended at row {shard.start + buffered}, expected {shards[-1].stop} rows; "
+                         f"the file changed during the run, rebuild the captions")
+
+
+@contextmanager
+def folder_lock(data_dir: Path) -> Iterator[None]:
+    """One writer per cache folder (the lock dies with the process, also on SIGKILL)."""
+    with open(data_dir / ".lock", "w") as f:
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise UserError(f"another data_tools run is writing to {data_dir}; wait for it to finish") from None
+        yield
+
+
+def pick(info: dict, paths: tuple[str, ...]) -> dict:
+    """{"a.b": info["a"]["b"], ...} (None where missing)."""
+    out = {}
+    for path in paths:
+        value = info
+        for part in path.split("."):
+            value = value.get(part) if isinstance(value, dict) else None
+        out[path] = value
+    return out
+
+
+def describe_diff(old: dict, new: dict) -> str:
+    keys = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
+    return ", ".join(f"{k}: {old.get(k)!r} → {new.get(k)!r}" for k in keys)
+
+
+@dataclass
+class StepOutcome:
+    """What a step did; `summary()` is the command's output."""
+
+    step: str
+    status: str  # "done" | "already done" | "partial"
+    rows: int
+    computed_rows: int = 0
+    reused_rows: int = 0
+    seconds: float = 0.0
+    outputs: list[str] = field(default_factory=list)
+    note: str = ""
+
+    def summary(self) -> str:
+        rate = f", {self.computed_rows / self.seconds:,.1f} rows/s" if self.computed_rows and self.seconds else ""
+        text = (f"{self.step}: {self.status}: {self.rows:,} rows ({self.computed_rows:,} computed, "
+                f"{self.reused_rows:,} reused) in {self.seconds:.1f} s{rate}")
+        if self.outputs:
+            text += "\n  " + "\n  ".join(self.outputs)
+        return text + (f"\n  {self.note}" if self.note else "")
+
+
+@dataclass
+class ShardedStep:
+    """One resumable step. `load()` loads the model and returns its manifest info; `compute(shard, chunk)` gives
+    a shard's result; `save_shard(result, path)` writes it; `assemble(paths, path)` writes the final file
+    streaming and returns extra manifest info."""
+
+    data_dir: Path
+    step: str  # manifest entry: "teacher" | "translation"
+    command: str  # CLI command that runs it (for messages)
+    output: str  # final file name in data_dir
+    suffix: str  # shard file suffix (".npy", ".parquet")
+    columns: list[str]
+    key: dict  # options that change the result; must match to reuse shards or the finished output
+    options: dict  # the whole config, recorded in the manifest
+    shard_size: int
+    load: Callable[[], dict]
+    compute: Callable[[Shard, pa.Table], Any]
+    save_shard: Callable[[Any, Path], None]
+    assemble: Callable[[list[Path], Path], dict]
+    loaded_key: tuple[str, ...] = ()  # fields of load()'s info that must also match (e.g. compute dtype)
+
+    @property
+    def work_dir(self) -> Path:
+        return self.data_dir / cache.WORK / self.step
+
+    def shard_path(self, shard: Shard) -> Path:
+        return self.work_dir / f"{shard.name}{self.suffix}"
+
+    def run(self, force: bool = False, limit: int | None = None) -> StepOutcome:
+        self.data_dir = Path(self.data_dir)
+        cache.read_manifest(self.data_dir)  # a clear error before anything else
+        with folder_lock(self.data_dir):
+            return self._run(force, limit)
+
+    def _full_key(self, manifest: dict) -> dict:
+        captions = manifest.get("captions")
+        if not captions:
+            raise InputError(f"{self.data_dir} has no captions yet; run: python -m data_tools captions "
+                             f"--data-dir {self.data_dir} INPUT.json")
+        return {**self.key, "captions_sha256": captions["sha256"]}
+
+    def _run(self, force: bool, limit: int | None) -> StepOutcome:
+        t0 = time.perf_counter()
+        manifest = cache.read_manifest(self.data_dir)
+        key = self._full_key(manifest)
+        rows = manifest["captions"]["count"]
+        finished = manifest.get(self.step)
+        output = self.data_dir / self.output
+        done_key = {k: finished.get("key", {}).get(k) for k in key} if finished else None
+        state_path = self.work_dir / "state.json"
+        state = cache.read_json_file(state_path) if state_path.exists() else None
+        cache.remove_stale_tmp(self.data_dir), cache.remove_stale_tmp(self.work_dir)
+
+        if finished and output.is_file() and done_key == key and not force:
+            if state is not None and state.get("key") == key:
+                shutil.rmtree(self.work_dir)  # killed after the manifest update, before the clean-up
+            elif state is not None:
+                log.warning("%s holds partial shards made with other options; --overwrite discards them",
+                            self.work_dir)
+            return StepOutcome(self.step, "already done", rows, reused_rows=rows, outputs=[str(output)],
+                               note=f"nothing to do: {output.name} matches the options; use --overwrite to redo it")
+        if state is not None and state.get("key") != key:
+            if not force:
+                raise UserError(f"{self.work_dir} holds partial {self.step} shards made with other options "
+                                f"({describe_diff(state.get('key', {}), key)}); re-run with the same options to "
+                                f"resume, or pass --overwrite to discard them")
+            shutil.rmtree(self.work_dir)
+            state = None
+        elif state is not None and force:
+            shutil.rmtree(self.work_dir)
+            state = None
+        if finished and output.is_file() and done_key != key and not force:
+            raise UserError(f"{output} was computed with other options ({describe_diff(done_key, key)}); "
+                            f"pass --overwrite to replace it")
+
+        shard_size = state["shard_size"] if state else self.shard_size
+        if state and state["shard_size"] != self.shard_size:
+            log.info("resuming with the recorded shard size %d (not %d)", shard_size, self.shard_size)
+        shards = plan_shards(rows, shard_size)
+        todo = [s for s in shards if not self.shard_path(s).exists() and (limit is None or s.start < limit)]
+        reused = sum(s.rows for s in shards if self.shard_path(s).exists())
+        info = self.load() if todo or state is None else state["model"]
+        loaded = pick(info, self.loaded_key)
+        if state is None:
+            self.work_dir.mkdir(parents=True, exist_ok=True)
+            state = {"step": self.step, "key": key, "shard_size": shard_size, "rows": rows, "model": info}
+            cache.write_json_atomic(state_path, state)
+        elif pick(state["model"], self.loaded_key) != loaded:
+            raise UserError(f"{self.work_dir} holds shards computed differently "
+                            f"({describe_diff(pick(state['model'], self.loaded_key), loaded)}); "
+                            f"resume on the same kind of device, or pass --overwrite to discard them")
+        if reused:
+            log.info("%s: resuming, %d of %d rows already done", self.step, reused, rows)
+
+        computed = self._compute_shards(shards, todo, rows, reused)
+        seconds = time.perf_counter() - t0
+        if any(not self.shard_path(s).exists() for s in shards):
+            done = sum(s.rows for s in shards if self.shard_path(s).exists())
+            return StepOutcome(self.step, "partial", rows, computed, reused, seconds, [str(self.work_dir)],
+                               note=f"{done:,} of {rows:,} rows done (--limit); re-run without --limit to finish")
+        extra = self._finish(shards, output, state, key)
+        seconds = time.perf_counter() - t0
+        log.info("%s: %s", self.step, extra)
+        return StepOutcome(self.step, "done", rows, computed, reused, seconds, [str(output), str(self.data_dir /
+                                                                                                cache.MANIFEST)])
+
+    def _compute_shards(self, shards: list[Shard], todo: list[Shard], rows: int, reused: int) -> int:
+        if not todo:
+            return 0
+        delay = float(os.environ.get(DELAY_ENV, "0") or 0)
+        wanted = {s.index for s in todo}
+        computed = 0
+        last = todo[-1].stop
+        with tqdm(total=rows, initial=reused, unit="rows", desc=self.step, smoothing=0.1) as bar:
+            for shard, chunk in iter_shard_chunks(self.data_dir / cache.CAPTIONS, self.columns,
+                                                  [s for s in shards if s.start < last]):
+                if shard.index not in wanted:
+                    continue
+                result = self.compute(shard, chunk)
+                with cache.atomic_path(self.shard_path(shard)) as tmp:
+                    self.save_shard(result, tmp)
+                computed += shard.rows
+                bar.update(shard.rows)
+                if delay:
+                    time.sleep(delay)
+        return computed
+
+    def _finish(self, shards: list[Shard], output: Path, state: dict, key: dict) -> dict:
+        for shard in shards:
+            found = shard_rows(self.shard_path(shard))
+            if found != shard.rows:
+                raise InputError(f"{self.shard_path(shard)} has {found} rows, expected {shard.rows}; "
+                                 f"delete it and re-run {self.command} to recompute it")
+        with cache.atomic_path(output) as tmp:
+            extra = self.assemble([self.shard_path(s) for s in shards], tmp)
+        info = {**state["model"], **extra, "count": state["rows"], "key": key, "options": self.options,
+                "shard_size": state["shard_size"], "captions_sha256": key["captions_sha256"]}
+        cache.update_manifest(self.data_dir, **{self.step: info})
+        shutil.rmtree(self.work_dir)
+        work_root = self.data_dir / cache.WORK
+        if work_root.is_dir() and not any(work_root.iterdir()):
+            work_root.rmdir()
+        return info
+
+
+# ---------------------------------------------------------------- streaming assembly
+
+def shard_rows(path: Path) -> int:
+    """Rows in a shard file (.npy header or parquet metadata; nothing is loaded)."""
+    if path.suffix == ".npy":
+        return int(np.load(path, mmap_mode="r").shape[0])
+    return pq.ParquetFile(path).metadata.num_rows
+
+
+def assemble_npy(paths: list[Path], out: Path, dtype: str) -> dict:
+    """Concatenate [rows, dim] shard arrays into one .npy, one shard in memory at a time.
+
+    Written through a plain file (not a writable memmap), so the process's RSS does not grow with the output.
+    """
+    dtype = np.dtype(dtype)
+    shapes = [np.load(p, mmap_mode="r").shape for p in paths]  # headers only
+    dim = shapes[0][1]
+    for path, shape in zip(paths, shapes):
+        if len(shape) != 2 or shape[1] != dim:
+            raise InputError(f"{path} has shape {shape}, expected [rows, {dim}]; delete it and re-run")
+    header = {"descr": np.lib.format.dtype_to_descr(dtype), "fortran_order": False,
+              "shape": (sum(s[0] for s in shapes), dim)}  # [n, dim], the same header np.save writes
+    with open(out, "wb") as f:
+        np.lib.format.write_array_header_1_0(f, header)
+        for path in paths:
+            f.write(np.ascontiguousarray(np.load(path), dtype=dtype).tobytes())
+    return {"dim": int(dim), "dtype": str(dtype)}
+
+
+def assemble_parquet(paths: list[Path], out: Path, schema: pa.Schema) -> dict:
+    """Concatenate shard tables into one parquet file, one shard at a time."""
+    with pq.ParquetWriter(out, schema) as writer:
+        for path in paths:
+            writer.write_table(pq.read_table(path).cast(schema))
+    return {}

@@ -1,0 +1,147 @@
+"""`python -m data_tools`: help texts, one-line errors with exit code 2, and resume after SIGKILL in a subprocess."""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from data_tools import cache
+from data_tools.cli import main
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.mark.parametrize("command, expected", [
+    (None, ["captions", "translate", "embed", "prepare", "examples:"]),
+    ("captions", ["--karpathy", "--exclude", "XTD10", "--limit", "--data-dir", "examples:"]),
+    ("translate", ["--backend", "{marian,ctranslate2,import}", "--import PATH", "--num-beams", "--limit"]),
+    ("embed", ["--teacher", "ViT-B/32", "--dtype {float16,float32}", "--shard-size", "--overwrite", "--device"]),
+    ("prepare", ["CAPTIONS_JSON", "--mt-batch-size", "--batch-size", "--teacher", "--model"]),
+])
+def test_help(capsys, command, expected):
+    with pytest.raises(SystemExit) as exit_info:
+        main([command, "--help"] if command else ["--help"])
+    out = capsys.readouterr().out
+    assert exit_info.value.code == 0
+    for text in expected:
+        assert text in out
+
+
+def _error(capsys, argv: list[str]) -> str:
+    code = main(argv)
+    err = capsys.readouterr().err
+    assert code == 2, err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and "Traceback" not in err, err
+    return lines[0]
+
+
+def test_missing_captions_file(capsys, tmp_path):
+    line = _error(capsys, ["captions", "--data-dir", str(tmp_path / "d"), str(tmp_path / "nope.json")])
+    assert "nope.json: file not found" in line
+
+
+def test_malformed_json(capsys, tmp_path):
+    bad = tmp_path / "captions_val2017.json"
+    bad.write_text('{"images": [], "annotations": [{"id": 1, ')
+    line = _error(capsys, ["captions", "--data-dir", str(tmp_path / "d"), str(bad)])
+    assert "captions_val2017.json: malformed JSON at line 1" in line and "truncated" in line
+    assert not (tmp_path / "d" / "captions.parquet").exists()
+
+
+def test_wrong_cache_folder(capsys, tmp_path):
+    line = _error(capsys, ["embed", "--data-dir", str(tmp_path)])
+    assert f"{tmp_path} is not a turkish-clip cache folder (no manifest.json)" in line
+    (tmp_path / "manifest.json").write_text('{"format": "other"}')
+    assert "format 'other'" in _error(capsys, ["translate", "--data-dir", str(tmp_path)])
+
+
+def test_missing_models_offline(capsys, tmp_path, coco_sample_json, monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    data = str(tmp_path / "d")
+    assert main(["captions", "--data-dir", data, "--limit", "20", str(coco_sample_json)]) == 0
+    assert "captions: done: 20 rows" in capsys.readouterr().out
+    line = _error(capsys, ["embed", "--data-dir", data, "--teacher", "ViT-B/32"])
+    assert "OpenAI CLIP checkpoint 'ViT-B/32' is not available offline" in line and "pass the .pt path" in line
+    line = _error(capsys, ["embed", "--data-dir", data, "--teacher", str(tmp_path / "missing.pt")])
+    assert "missing.pt does not exist" in line
+    line = _error(capsys, ["translate", "--data-dir", data, "--model", "Helsinki-NLP/opus-mt-tc-big-en-tr"])
+    assert "translation model 'Helsinki-NLP/opus-mt-tc-big-en-tr' is not available offline" in line
+    assert sorted(p.name for p in (tmp_path / "d").iterdir()) == [".lock", "captions.parquet", "manifest.json"]
+
+
+def test_prepare_end_to_end_then_nothing_to_do(capsys, tmp_path, coco_sample_json, tiny_marian_dir,
+                                               tiny_openai_clip_pt):
+    data = tmp_path / "d"
+    argv = ["prepare", "--data-dir", str(data), "--limit", "24", str(coco_sample_json), "--model", str(tiny_marian_dir),
+            "--max-length", "8", "--mt-shard-size", "8", "--teacher", str(tiny_openai_clip_pt), "--shard-size", "8"]
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    for line in ("captions: done: 24 rows", "translation: done: 24 rows", "teacher: done: 24 rows", "total:"):
+        assert line in out
+    table = cache.load_table(data, "translations")
+    assert len(table) == 24 and cache.load_teacher_vectors(data).shape == (24, 32)
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert out.count("already done") == 3
+
+
+# ---------------------------------------------------------------- SIGKILL and resume, in real subprocesses
+
+def _cli(args: list[str], delay: float = 0.0) -> subprocess.Popen:
+    env = {**os.environ, "DATA_TOOLS_SHARD_DELAY": str(delay), "PYTHONPATH": str(REPO)}
+    return subprocess.Popen([sys.executable, "-m", "data_tools", *args], cwd=REPO, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def _finish(proc: subprocess.Popen) -> str:
+    out, err = proc.communicate(timeout=300)
+    assert proc.returncode == 0, err[-3000:]
+    return out
+
+
+def _kill_after(proc: subprocess.Popen, work: Path, shards: int, pattern: str) -> int:
+    """SIGKILL `proc` once `shards` shard files exist in `work`; returns how many there were."""
+    deadline = time.time() + 240
+    while len(list(work.glob(pattern))) < shards:
+        assert proc.poll() is None, proc.communicate()[1][-3000:]
+        assert time.time() < deadline, "no shard appeared"
+        time.sleep(0.02)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    return len(list(work.glob(pattern)))
+
+
+@pytest.mark.slow
+def test_embed_resumes_after_sigkill_identical(tmp_path, coco_sample_json, tiny_openai_clip_pt):
+    embed = ["--teacher", str(tiny_openai_clip_pt), "--shard-size", "16", "--batch-size", "8"]
+    folders = {}
+    for name in ("reference", "killed"):
+        folders[name] = str(tmp_path / name)
+        assert main(["captions", "--data-dir", folders[name], str(coco_sample_json)]) == 0
+    _finish(_cli(["embed", "--data-dir", folders["reference"], *embed]))
+
+    work = tmp_path / "killed" / "work" / "teacher"
+    for kill_at in (1, 6):  # killed twice, at different points
+        proc = _cli(["embed", "--data-dir", folders["killed"], *embed], delay=0.4)
+        done = _kill_after(proc, work, kill_at, "shard-*.npy")
+        assert kill_at <= done < 18 and not (tmp_path / "killed" / "teacher.npy").exists()
+    out = _finish(_cli(["embed", "--data-dir", folders["killed"], *embed]))
+    assert "teacher: done: 280 rows" in out and "reused" in out and not work.exists()
+
+    ref, resumed = (cache.load_teacher_vectors(folders[k]) for k in ("reference", "killed"))
+    assert resumed.shape == (280, 32) and np.array_equal(ref, resumed)
+    assert (Path(folders["reference"]) / "teacher.npy").read_bytes() == (tmp_path / "killed/teacher.npy").read_bytes()
+    manifests = [cache.read_manifest(folders[k])["teacher"] for k in ("reference", "killed")]
+    assert manifests[0]["count"] == manifests[1]["count"] == 280 and manifests[0]["key"] == manifests[1]["key"]
+
+    mtime = (tmp_path / "killed" / "teacher.npy").stat().st_mtime_ns
+    out = _finish(_cli(["embed", "--data-dir", folders["killed"], *embed]))
+    assert "teacher: already done" in out and "nothing to do" in out
+    assert (tmp_path / "killed" / "teacher.npy").stat().st_mtime_ns == mtime
