@@ -1,0 +1,90 @@
+"""`python -m distill train|evaluate`: thin wrappers building a TrainConfig (JSON file + flag overrides)."""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+
+from data_tools.errors import UserError
+
+EXAMPLES = """examples:
+  python -m distill train --data data --model dbmdz/distilbert-base-turkish-cased
+  python -m distill train --config train.json --set stage2.epochs=5 --set stage2.learning_rate=1e-5
+  python -m distill train --config runs/student/config.json --resume
+  python -m distill evaluate --model student --data data
+"""
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m distill", epilog=EXAMPLES,
+                                     description="Train the Turkish student (TF DistilBERT + mean pooling + Dense head) on a "
+                                                 "cache of CLIP text vectors, or evaluate a trained one.",
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+    train = sub.add_parser("train", help="distil a student from a cache folder (stage 1 head, stage 2 everything)",
+                           epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    train.add_argument("--config", help="JSON file of TrainConfig options (flags below override it)")
+    train.add_argument("--data", dest="data_dir", help="cache folder written by `python -m data_tools` (default: data)")
+    train.add_argument("--model", help="student encoder: hub id or local folder (default: dbmdz/distilbert-base-turkish-cased)")
+    train.add_argument("--run-dir", help="checkpoints, history.json/png, state.json (default: runs/student)")
+    train.add_argument("--output-dir", help="fine-tuned encoder + tokenizer + student.json (default: student)")
+    train.add_argument("--head", dest="head_path", help="where to write clip_head.h5 (default: ./clip_head.h5)")
+    train.add_argument("--epochs1", type=int, help="stage 1 epochs (head only)")
+    train.add_argument("--epochs2", type=int, help="stage 2 epochs (everything)")
+    train.add_argument("--batch-size", type=int, help="batch size of both stages")
+    train.add_argument("--loss", choices=["mse", "cosine"])
+    train.add_argument("--include-english", action="store_true", default=None, help="also train on the English captions")
+    train.add_argument("--seed", type=int)
+    train.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                       help="any TrainConfig option, e.g. stage2.learning_rate=1e-5, max_length=32 (repeatable)")
+    train.add_argument("--resume", action="store_true", help="continue the run in --run-dir from its last checkpoint")
+    train.add_argument("--print-config", action="store_true", help="print the resulting config as JSON and exit")
+    train.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
+    evaluate = sub.add_parser("evaluate", help="metrics of a saved student on a cache (validation split by default)")
+    evaluate.add_argument("--model", default="student", help="folder written by `distill train` (default: student)")
+    evaluate.add_argument("--data", dest="data_dir", default="data", help="cache folder (default: data)")
+    evaluate.add_argument("--split", choices=["val", "all"], default="val")
+    evaluate.add_argument("--batch-size", type=int, default=64)
+    return parser
+
+
+def build_config(args: argparse.Namespace):
+    """Defaults <- --config file <- named flags <- --set overrides."""
+    from .config import TrainConfig
+
+    config = TrainConfig.load(args.config) if args.config else TrainConfig()
+    sets = [f"{k}={v}" for k in ("data_dir", "model", "run_dir", "output_dir", "head_path", "loss", "seed")
+            if (v := getattr(args, k)) is not None]
+    sets += [f"include_english={json.dumps(args.include_english)}"] if args.include_english is not None else []
+    sets += [f"stage1.epochs={args.epochs1}"] if args.epochs1 is not None else []
+    sets += [f"stage2.epochs={args.epochs2}"] if args.epochs2 is not None else []
+    if args.batch_size is not None:
+        sets += [f"stage1.batch_size={args.batch_size}", f"stage2.batch_size={args.batch_size}"]
+    sets += ["verbose=0"] if args.quiet else []
+    return config.override(sets + args.set)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        if args.command == "train":
+            config = build_config(args)
+            if args.print_config:
+                print(json.dumps(config.to_dict(), indent=2, ensure_ascii=False))
+                return 0
+            from .train import train
+
+            result = train(config, resume=args.resume)
+            m = result["metrics"]
+            print(f"validation: mse {m['mse']:.5g}  cosine {m['cosine']:.4f}  TR->EN R@1 {m['r1']:.4f}")
+            print(f"wrote {result['head_path']} and {result['output_dir']}/ (history in {config.run_dir}/history.json)")
+        else:
+            from .evaluate import evaluate_saved
+
+            print(json.dumps(evaluate_saved(args.model, args.data_dir, args.split, args.batch_size), indent=2))
+    except UserError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    return 0

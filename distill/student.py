@@ -1,0 +1,145 @@
+"""The student: a transformers TF encoder (hub id or local folder, TF or PyTorch-only weights) + mean pooling + head."""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+import tensorflow as tf
+import tf_keras
+
+from data_tools.errors import model_not_found
+
+from .head import build_head
+from .pooling import mean_pool
+
+log = logging.getLogger(__name__)
+
+HINT = "Download it where there is internet (huggingface-cli download NAME) and pass its local folder, or set HF_HOME."
+TURKISH_PROBE = "Çiçekçi İğdır ılık şölen Ömür Ürün"
+
+
+WEIGHT_FILES = ("tf_model.h5", "model.safetensors", "pytorch_model.bin")  # TF weights first: no torch needed
+
+
+def _check_local(name_or_path: str, what: str) -> Path:
+    """A path-like name (./x, /x, a/b/c) must be an existing folder; hub ids pass through."""
+    local = Path(name_or_path).expanduser()
+    if not local.is_dir() and (name_or_path.startswith((".", "/", "~")) or name_or_path.count("/") > 1 or local.exists()):
+        raise model_not_found(what, name_or_path, "No such model folder: pass a save_pretrained folder or a hub id.")
+    return local
+
+
+def resolve_model_folder(name_or_path: str, cache_dir: str | None = None) -> Path:
+    """A local folder as is; a hub id -> its snapshot folder in the Hugging Face cache holding config.json and one
+    weights file (TF if the repo has them, else PyTorch safetensors/bin), downloaded when online."""
+    from huggingface_hub import hf_hub_download
+
+    local = _check_local(name_or_path, "student encoder")
+    if local.is_dir():
+        if not (local / "config.json").is_file():
+            raise model_not_found("student encoder", name_or_path, "The folder has no config.json: pass a save_pretrained folder.")
+        return local
+    hint = HINT.replace("NAME", name_or_path)
+    try:
+        folder = Path(hf_hub_download(name_or_path, "config.json", cache_dir=cache_dir)).parent
+    except (OSError, ValueError) as err:  # offline and not cached, unknown repo, bad id
+        raise model_not_found("student encoder", name_or_path, hint, err) from None
+    last: BaseException | None = None
+    for filename in WEIGHT_FILES:
+        try:
+            hf_hub_download(name_or_path, filename, cache_dir=cache_dir)
+            return folder
+        except (OSError, ValueError) as err:
+            last = err
+    raise model_not_found("student encoder", name_or_path, f"It has none of {', '.join(WEIGHT_FILES)}. {hint}", last)
+
+
+def load_encoder(name_or_path: str, cache_dir: str | None = None):
+    """Load a TF transformers encoder from a hub id or folder; PyTorch-only weights are converted (from_pt).
+
+    TF weights load with `use_safetensors=False`: transformers >= 4.55 fails on folders that also hold a PyTorch
+    `model.safetensors` (upstream #40028, #40318), as most hub repos do. Missing offline -> ModelNotFoundError.
+    """
+    from transformers import TFAutoModel
+
+    folder = resolve_model_folder(name_or_path, cache_dir)
+    has_tf = (folder / "tf_model.h5").is_file()
+    kwargs = dict(use_safetensors=False) if has_tf else dict(from_pt=True)
+    if not has_tf and not any((folder / f).is_file() for f in WEIGHT_FILES):
+        raise model_not_found("student encoder", name_or_path, f"{folder} has none of {', '.join(WEIGHT_FILES)}.")
+    model = TFAutoModel.from_pretrained(str(folder), **kwargs)
+    log.info("loaded encoder %s (%s, %s)", name_or_path, type(model).__name__, "TF weights" if has_tf else "from PyTorch")
+    return model
+
+
+def load_tokenizer(name_or_path: str, cache_dir: str | None = None):
+    """The encoder's tokenizer as is (a cased model keeps case and Turkish letters); warns if it folds them."""
+    from transformers import AutoTokenizer
+
+    _check_local(name_or_path, "student tokenizer")
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(name_or_path, cache_dir=cache_dir)
+    except (OSError, ValueError) as err:
+        raise model_not_found("student tokenizer", name_or_path, HINT.replace("NAME", name_or_path), err) from None
+    ids = tokenizer(TURKISH_PROBE, add_special_tokens=False)["input_ids"]
+    if tokenizer.decode(ids).replace(" ", "") != TURKISH_PROBE.replace(" ", ""):
+        log.warning("tokenizer of %s changes case or Turkish letters (%r -> %r)", name_or_path, TURKISH_PROBE, tokenizer.decode(ids))
+    return tokenizer
+
+
+class Student(tf_keras.Model):
+    """encoder -> mean_pool(last hidden state, attention mask) -> head. Inputs: dict(input_ids, attention_mask)."""
+
+    def __init__(self, encoder, head: tf_keras.Model, **kwargs):
+        super().__init__(**kwargs)
+        self.encoder = encoder
+        self.head = head
+
+    def pool(self, inputs, training=False):
+        # A frozen encoder runs in inference mode (no dropout), so stage 1 sees fixed features.
+        states = self.encoder(
+            input_ids=inputs["input_ids"], attention_mask=inputs["attention_mask"],
+            training=bool(training) and self.encoder.trainable,
+        ).last_hidden_state  # [batch, seq, hidden]
+        return tf.cast(mean_pool(states, inputs["attention_mask"]), tf.float32)  # [batch, hidden]
+
+    def call(self, inputs, training=False):
+        return self.head(self.pool(inputs, training=training), training=training)  # [batch, teacher_dim]
+
+    @tf.function(input_signature=[{k: tf.TensorSpec([None, None], tf.int32) for k in ("input_ids", "attention_mask")}],
+                 reduce_retracing=True)
+    def infer(self, inputs):
+        """Inference call traced once for all batch shapes."""
+        return self(inputs, training=False)
+
+    @property
+    def hidden_size(self) -> int:
+        return int(self.encoder.config.hidden_size if hasattr(self.encoder.config, "hidden_size") else self.encoder.config.dim)
+
+
+def build_student(encoder, output_dim: int, head: tf_keras.Model | None = None) -> Student:
+    """Wrap an encoder with a new (or given) head; builds all weights with one dummy batch."""
+    hidden = int(getattr(encoder.config, "hidden_size", None) or encoder.config.dim)
+    student = Student(encoder, head if head is not None else build_head(hidden, output_dim))
+    dummy = {"input_ids": tf.ones((1, 4), tf.int32), "attention_mask": tf.ones((1, 4), tf.int32)}
+    student(dummy)
+    return student
+
+
+def encode_ids(student: Student, ids: list[np.ndarray], batch_size: int = 64, pad_id: int = 0,
+               pad_multiple: int = 8) -> np.ndarray:
+    """Student vectors [n, dim] float32 of tokenised texts, input order kept, batches of similar length."""
+    from .data import inference_batches
+
+    out = np.zeros((len(ids), student.head.output_shape[-1]), np.float32)
+    for index, batch in inference_batches(ids, batch_size, pad_id=pad_id, pad_multiple=pad_multiple):
+        out[index] = student.infer(batch).numpy()
+    return out
+
+
+def encode(student: Student, tokenizer, texts: list[str], max_length: int = 64, batch_size: int = 64) -> np.ndarray:
+    """Student vectors [n, dim] float32 (unnormalised) of texts, input order kept."""
+    from .data import tokenize
+
+    return encode_ids(student, tokenize(tokenizer, texts, max_length), batch_size, tokenizer.pad_token_id or 0)

@@ -1,0 +1,267 @@
+"""Two-stage distillation (Reimers & Gurevych 2020, M-CLIP): stage 1 fits the head on a frozen encoder, stage 2
+fine-tunes everything at a low learning rate with warm-up and decay. MSE (or cosine) to cached CLIP text vectors.
+
+Each epoch is validated (MSE, cosine, TR->EN R@1), checkpointed with its optimizer state, and recorded in
+state.json, so a killed run continues with `resume=True`. A non-finite loss stops with a clear error and leaves
+the last good checkpoint in place.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import time
+from pathlib import Path
+
+import tensorflow as tf
+import tf_keras
+
+from data_tools.errors import UserError
+
+from .config import StageConfig, TrainConfig
+from .data import load_splits, make_dataset, tokenize
+from .evaluate import metrics, validation_loss
+from .export import save_student
+from .history import save_history
+from .student import build_student, encode_ids, load_encoder, load_tokenizer
+
+log = logging.getLogger(__name__)
+STATE = "state.json"
+
+
+class TrainingDivergedError(UserError):
+    """The loss became NaN/inf; the last good checkpoint is kept."""
+
+
+class WarmupDecay(tf_keras.optimizers.schedules.LearningRateSchedule):
+    """Linear warm-up to `peak` over `warmup` steps, then constant, linear or cosine decay to 0 at `total`."""
+
+    def __init__(self, peak: float, total: int, warmup: int = 0, decay: str = "none"):
+        self.peak, self.total, self.warmup, self.decay = float(peak), int(total), int(warmup), decay
+
+    def __call__(self, step):
+        step = tf.cast(step, tf.float32)
+        warm = (step + 1.0) / float(max(self.warmup, 1))
+        progress = tf.clip_by_value((step - self.warmup) / float(max(self.total - self.warmup, 1)), 0.0, 1.0)
+        after = {"none": tf.ones_like(progress), "linear": 1.0 - progress,
+                 "cosine": 0.5 * (1.0 + tf.cos(math.pi * progress))}[self.decay]
+        return self.peak * tf.where(step < self.warmup, warm, after)
+
+    def get_config(self):
+        return {"peak": self.peak, "total": self.total, "warmup": self.warmup, "decay": self.decay}
+
+
+class NonFiniteLossGuard(tf_keras.callbacks.Callback):
+    """Stops fit at the first batch whose loss is NaN/inf and remembers where."""
+
+    def __init__(self):
+        super().__init__()
+        self.bad: tuple[int, float] | None = None
+
+    def on_train_batch_end(self, batch, logs=None):
+        loss = (logs or {}).get("loss")
+        if loss is not None and not math.isfinite(float(loss)):
+            self.bad = (batch, float(loss))
+            self.model.stop_training = True
+
+
+class EpochValidation(tf_keras.callbacks.Callback):
+    """Validates at the end of each epoch and adds val_mse/val_cosine/val_r1 to the logs, so Keras' progress line
+    shows them (this callback runs before the progress bar's)."""
+
+    def __init__(self, validate, guard: NonFiniteLossGuard):
+        super().__init__()
+        self.validate, self.guard, self.result = validate, guard, None
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self.guard.bad is None:
+            self.result = self.validate()
+            if logs is not None:
+                logs.update(_prefixed(self.result))
+
+
+def setup_device(config: TrainConfig):
+    """(distribution strategy, jit): mixed precision / XLA on GPUs when "auto", MirroredStrategy on > 1 GPU."""
+    gpus = tf.config.list_physical_devices("GPU")
+    if config.mixed_precision == "on" or (config.mixed_precision == "auto" and gpus):
+        tf_keras.mixed_precision.set_global_policy("mixed_float16")
+    jit = config.jit_compile == "on" or (config.jit_compile == "auto" and bool(gpus))
+    strategy = tf.distribute.MirroredStrategy() if len(gpus) > 1 else tf.distribute.get_strategy()
+    log.info("devices: %d GPU(s), policy %s, jit %s", len(gpus), tf_keras.mixed_precision.global_policy().name, jit)
+    return strategy, jit
+
+
+def read_state(run_dir: Path) -> dict | None:
+    path = run_dir / STATE
+    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
+
+
+def write_state(run_dir: Path, state: dict) -> None:
+    tmp = run_dir / (STATE + ".tmp")
+    tmp.write_text(json.dumps(state, indent=2) + "\n", encoding="utf-8")
+    os.replace(tmp, run_dir / STATE)  # atomic: state.json always names a complete checkpoint
+
+
+def _checkpoint(student, optimizer=None) -> tf.train.Checkpoint:
+    return tf.train.Checkpoint(model=student, optimizer=optimizer) if optimizer else tf.train.Checkpoint(model=student)
+
+
+def _restore(student, run_dir: Path, prefix: str, optimizer=None) -> None:
+    _checkpoint(student, optimizer).read(str(run_dir / prefix)).expect_partial()
+    log.info("restored %s%s", prefix, " with optimizer state" if optimizer else "")
+
+
+class Trainer:
+    """Holds the data and model of one run; `run()` does stage 1, stage 2 and the export."""
+
+    def __init__(self, config: TrainConfig, resume: bool = False):
+        self.config, self.run_dir = config, Path(config.run_dir)
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        state = read_state(self.run_dir)
+        if resume and state is None:
+            raise UserError(f"--resume: {self.run_dir} has no {STATE}; start the run without --resume")
+        if not resume and state is not None:
+            raise UserError(f"{self.run_dir} already holds a run; pass --resume to continue it or choose another run_dir")
+        self.state = state or {"stage": 0, "epoch": 0, "stage_done": True, "checkpoint": None, "history": []}
+        config.save(self.run_dir / "config.json")
+        tf_keras.utils.set_random_seed(config.seed)
+        self.strategy, self.jit = setup_device(config)
+        self.pad_multiple = config.pad_multiple or (8 if tf.config.list_physical_devices("GPU") else 1)
+        self.tokenizer = load_tokenizer(config.model, config.cache_dir)
+        self.pad_id = self.tokenizer.pad_token_id or 0
+        self.train, self.val, self.manifest = load_splits(
+            config.data_dir, config.text_column, config.val_fraction, config.seed, config.include_english,
+            config.normalize_targets, config.max_train)
+        if len(self.train) == 0 or len(self.val) == 0:
+            raise UserError(f"{config.data_dir}: {len(self.train)} training / {len(self.val)} validation captions; need both (check val_fraction)")
+        self.train_ids = tokenize(self.tokenizer, self.train.texts, config.max_length)
+        self.val_ids = tokenize(self.tokenizer, self.val.texts, config.max_length)
+        cut = sum(len(x) >= config.max_length for x in self.train_ids)
+        log.info("%d of %d training captions reach max_length=%d tokens (truncated, not dropped)", cut, len(self.train_ids), config.max_length)
+        with self.strategy.scope():
+            self.student = build_student(load_encoder(config.model, config.cache_dir), self.train.targets.shape[1])
+        if self.state["checkpoint"]:
+            _restore(self.student, self.run_dir, self.state["checkpoint"])
+
+    def validate(self) -> dict:
+        vectors = encode_ids(self.student, self.val_ids, 2 * self.config.stage1.batch_size, self.pad_id, self.pad_multiple)
+        return metrics(vectors, self.val.targets)
+
+    def record_baseline(self) -> None:
+        """Validation metrics of the untrained student (history entry stage 0, epoch 0)."""
+        if not self.state["history"]:
+            self._record({"stage": 0, "epoch": 0, "loss": None, **_prefixed(self.validate())})
+
+    def run(self) -> dict:
+        self.record_baseline()
+        self.fit_stage(1, self.config.stage1)
+        self.fit_stage(2, self.config.stage2)
+        final = self.validate()
+        teacher = self.manifest.get("teacher", {})
+        info = {"base_model": self.config.model, "max_length": self.config.max_length,
+                "text_column": self.config.text_column, "normalized_targets": self.config.normalize_targets,
+                "teacher": {k: teacher.get(k) for k in ("model", "kind", "dim", "normalized")},
+                "loss": self.config.loss, "val_fraction": self.config.val_fraction, "seed": self.config.seed,
+                "include_english": self.config.include_english, "data_dir": str(self.config.data_dir),
+                "metrics": final}
+        save_student(self.student, self.tokenizer, self.config.output_dir, info, self.config.head_path)
+        self.state["finished"] = True
+        write_state(self.run_dir, self.state)
+        return {"metrics": final, "history": self.state["history"], "output_dir": self.config.output_dir,
+                "head_path": self.config.head_path}
+
+    def fit_stage(self, no: int, cfg: StageConfig) -> None:
+        state = self.state
+        if state["stage"] > no or (state["stage"] == no and state["stage_done"]) or cfg.epochs <= 0:
+            return
+        start = state["epoch"] if state["stage"] == no else 0
+        best = state.get("best") if state["stage"] == no else None
+        bad_epochs = state.get("bad_epochs", 0) if state["stage"] == no else 0
+        if bad_epochs >= cfg.patience:  # killed after early stopping, before the stage was closed
+            start = cfg.epochs
+        self.student.encoder.trainable = no == 2
+        n_batches = math.ceil(len(self.train) / cfg.batch_size)
+        steps = min(n_batches, cfg.steps_per_epoch or n_batches)
+        with self.strategy.scope():
+            schedule = WarmupDecay(cfg.learning_rate, steps * cfg.epochs, int(cfg.warmup_fraction * steps * cfg.epochs), cfg.decay)
+            optimizer = tf_keras.optimizers.Adam(schedule)
+            loss = tf_keras.losses.MeanSquaredError() if self.config.loss == "mse" else tf_keras.losses.CosineSimilarity()
+            self.student.compile(optimizer=optimizer, loss=loss, jit_compile=self.jit)
+            optimizer.build(self.student.trainable_variables)
+        if start > 0:
+            _restore(self.student, self.run_dir, state["checkpoint"], optimizer)
+        log.info("stage %d: %s, %d trainable weights, epochs %d..%d of %d, %d steps/epoch", no,
+                 "encoder frozen, head only" if no == 1 else "everything", len(self.student.trainable_weights),
+                 start + 1, cfg.epochs, cfg.epochs, steps)
+        for epoch in range(start, cfg.epochs):
+            began = time.time()
+            data = make_dataset(self.train_ids, self.train.targets, cfg.batch_size, pad_id=self.pad_id,
+                                max_length=self.config.max_length, seed=self.config.seed * 1000 + no * 100 + epoch,
+                                bucket=self.config.bucket, pool=self.config.bucket_pool,
+                                pad_multiple=self.pad_multiple, max_batches=steps)
+            guard = NonFiniteLossGuard()
+            validation = EpochValidation(self.validate, guard)
+            fitted = self.student.fit(data, epochs=epoch + 1, initial_epoch=epoch, verbose=self.config.verbose,
+                                      callbacks=[guard, validation])
+            if guard.bad:
+                kept = (f"last good checkpoint kept ({self.run_dir / state['checkpoint']})" if state["checkpoint"]
+                        else "no checkpoint yet (no epoch had finished)")
+                raise TrainingDivergedError(
+                    f"stage {no} epoch {epoch + 1} batch {guard.bad[0] + 1}: training loss became {guard.bad[1]}; stopped, "
+                    f"{kept}. Lower stage{no}.learning_rate or check the teacher vectors, then continue with --resume")
+            val = validation.result
+            vloss = validation_loss(val, self.config.loss)
+            if not math.isfinite(vloss):
+                raise TrainingDivergedError(f"stage {no} epoch {epoch + 1}: validation loss is {vloss}; last good checkpoint kept ({state['checkpoint']})")
+            lr = float(schedule(optimizer.iterations - 1))
+            record = {"stage": no, "epoch": epoch + 1, "loss": float(fitted.history["loss"][-1]), **_prefixed(val),
+                      "lr": lr, "seconds": round(time.time() - began, 2)}
+            if best is None or vloss < best["val_loss"]:
+                best, bad_epochs = {"val_loss": vloss, "epoch": epoch + 1}, 0
+                _checkpoint(self.student).write(str(self.run_dir / f"best-s{no}" / "ckpt"))
+            else:
+                bad_epochs += 1
+            prefix = f"ckpt-s{no}-e{epoch + 1}"
+            _checkpoint(self.student, optimizer).write(str(self.run_dir / prefix))
+            self.state["history"].append(record)
+            self._advance(prefix, stage=no, epoch=epoch + 1, stage_done=False, best=best, bad_epochs=bad_epochs)
+            save_history(self.run_dir, self.state["history"])
+            log.log(logging.DEBUG if self.config.verbose else logging.INFO,  # Keras' progress line already shows it
+                    "stage %d epoch %d/%d: loss %.5g, val_mse %.5g, val_cosine %.4f, val_r1 %.4f", no, epoch + 1,
+                     cfg.epochs, record["loss"], val["mse"], val["cosine"], val["r1"])
+            if bad_epochs >= cfg.patience:
+                log.info("stage %d: early stop, no better validation loss for %d epochs", no, bad_epochs)
+                break
+        if best is not None:
+            _restore(self.student, self.run_dir, f"best-s{no}/ckpt")  # best weights of the stage (early stopping)
+        prefix = f"ckpt-s{no}-final"
+        _checkpoint(self.student).write(str(self.run_dir / prefix))
+        self._advance(prefix, stage=no, epoch=cfg.epochs, stage_done=True)
+
+    def _advance(self, prefix: str, **fields) -> None:
+        """Point state.json at a new complete checkpoint, then delete the previous one."""
+        old = self.state.get("checkpoint")
+        self.state.update(checkpoint=prefix, **fields)
+        write_state(self.run_dir, self.state)
+        if old and old != prefix:
+            for path in self.run_dir.glob(old + ".*"):
+                path.unlink()
+
+    def _record(self, record: dict) -> None:
+        self.state["history"].append(record)
+        write_state(self.run_dir, self.state)
+        save_history(self.run_dir, self.state["history"])
+
+
+def _prefixed(result: dict) -> dict:
+    return {f"val_{k}": v for k, v in result.items()}
+
+
+def train(config: TrainConfig, resume: bool = False) -> dict:
+    """Run both stages and export; returns final metrics, history and output paths."""
+    policy = tf_keras.mixed_precision.global_policy()
+    try:
+        return Trainer(config, resume).run()
+    finally:
+        tf_keras.mixed_precision.set_global_policy(policy)  # mixed precision is this run's, not the process's

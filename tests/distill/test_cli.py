@@ -1,0 +1,96 @@
+"""`python -m distill`: help, config file + overrides, one-line errors, and resume after SIGKILL."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from distill.cli import main
+from distill.config import StageConfig, TrainConfig
+from tests.distill.helpers import bag_cache
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def test_help_lists_commands_and_options(capsys):
+    with pytest.raises(SystemExit) as done:
+        main(["--help"])
+    assert done.value.code == 0 and "train" in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        main(["train", "--help"])
+    out = capsys.readouterr().out
+    for option in ("--config", "--set", "--resume", "--data", "--model", "--epochs1", "--head"):
+        assert option in out
+
+
+def test_config_file_then_flags_then_set(tmp_path, capsys):
+    TrainConfig(seed=5, stage2=StageConfig(epochs=9, learning_rate=1e-4)).save(tmp_path / "c.json")
+    code = main(["train", "--config", str(tmp_path / "c.json"), "--epochs2", "7", "--batch-size", "16",
+                 "--set", "stage2.learning_rate=3e-5", "--set", "max_length=32", "--print-config"])
+    config = json.loads(capsys.readouterr().out)
+    assert code == 0 and config["seed"] == 5 and config["stage2"]["epochs"] == 7
+    assert config["stage2"]["learning_rate"] == 3e-5 and config["max_length"] == 32
+    assert config["stage1"]["batch_size"] == config["stage2"]["batch_size"] == 16
+
+
+def test_user_errors_are_one_line_with_exit_code_2(tmp_path, capsys, tiny_student_tf):
+    code = main(["train", "--data", str(tmp_path / "nope"), "--model", str(tiny_student_tf), "--run-dir", str(tmp_path / "r")])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and err[-1].startswith("error: ") and "nope is not a turkish-clip cache folder" in err[-1]
+    assert main(["train", "--set", "bogus=1"]) == 2
+    assert "unknown option 'bogus'" in capsys.readouterr().err
+
+
+def _run(args, **kw):
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TF_CPP_MIN_LOG_LEVEL": "2"}
+    return subprocess.Popen([sys.executable, "-m", "distill", *args], cwd=REPO, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, **kw)
+
+
+@pytest.mark.slow
+def test_resume_after_sigkill_continues_from_the_last_checkpoint(tmp_path, tiny_student_tf, capsys):
+    data = bag_cache(tmp_path / "data")
+    config = TrainConfig(
+        data_dir=str(data), model=str(tiny_student_tf), val_fraction=0.2, max_length=16, verbose=0,
+        stage1=StageConfig(epochs=2, learning_rate=1e-2, batch_size=32),
+        stage2=StageConfig(epochs=8, learning_rate=3e-3, batch_size=32, patience=8),
+        run_dir=str(tmp_path / "run"), output_dir=str(tmp_path / "student"), head_path=str(tmp_path / "clip_head.h5"))
+    config.save(tmp_path / "train.json")
+    first = _run(["train", "--config", str(tmp_path / "train.json")])
+    state_path, deadline, state = tmp_path / "run" / "state.json", time.time() + 120, {}
+    while time.time() < deadline and first.poll() is None:
+        try:
+            state = json.loads(state_path.read_text())
+        except (FileNotFoundError, json.JSONDecodeError):
+            state = {}
+        if state.get("stage") == 2 and state.get("epoch", 0) >= 2:
+            first.send_signal(signal.SIGKILL)
+            break
+        time.sleep(0.05)
+    first.wait(30)
+    assert first.returncode == -signal.SIGKILL, f"run ended before the kill: {first.stderr.read()[-2000:]}"
+    state = json.loads(state_path.read_text())
+    killed_at = state["epoch"]
+    assert (tmp_path / "run" / (state["checkpoint"] + ".index")).is_file()
+    assert not (tmp_path / "student").exists()
+
+    second = _run(["train", "--config", str(tmp_path / "run" / "config.json"), "--resume"])
+    out, err = second.communicate(timeout=300)
+    assert second.returncode == 0, err[-3000:]
+    assert f"restored ckpt-s2-e{killed_at} with optimizer state" in err
+    assert "validation: mse" in out and (tmp_path / "clip_head.h5").is_file()
+    history = json.loads((tmp_path / "run" / "history.json").read_text())
+    steps = [(r["stage"], r["epoch"]) for r in history]
+    assert steps == [(0, 0), (1, 1), (1, 2)] + [(2, e) for e in range(1, 9)]  # nothing repeated or lost
+    assert history[-1]["val_cosine"] > 0.8
+
+    assert main(["evaluate", "--model", str(tmp_path / "student"), "--data", str(data)]) == 0
+    result = json.loads(capsys.readouterr().out)
+    saved = json.loads((tmp_path / "student" / "student.json").read_text())["metrics"]
+    assert result["cosine"] == pytest.approx(saved["cosine"], abs=1e-5) and result["r1"] == saved["r1"]

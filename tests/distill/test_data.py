@@ -1,0 +1,94 @@
+"""Data from the cache: split by image id without leakage, length buckets, dynamic padding, bad targets."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import distill  # noqa: F401
+from data_tools.errors import InputError
+from distill.data import batch_order, load_splits, make_dataset, pad_batch, split_groups
+from tests.distill.helpers import bag_cache, bag_corpus, bag_teacher, write_cache
+
+
+def test_validation_split_is_by_image_id_without_leakage(tmp_path):
+    data = bag_cache(tmp_path / "data", n_images=50, per_image=5)
+    train, val, manifest = load_splits(data, val_fraction=0.2, seed=3)
+    assert len(train) + len(val) == 250 and len(set(val.groups)) == 10
+    assert set(train.groups).isdisjoint(set(val.groups))  # no image on both sides
+    assert set(train.caption_ids).isdisjoint(set(val.caption_ids))
+    for image in set(val.groups):  # every caption of a validation image is in validation
+        assert (val.groups == image).sum() == 5
+    assert manifest["teacher"]["dim"] == 16
+    again = load_splits(data, val_fraction=0.2, seed=3)[1]
+    assert list(again.caption_ids) == list(val.caption_ids)  # reproducible with the seed
+
+
+def test_rows_keep_their_own_teacher_vector(tmp_path):
+    table = bag_corpus(20, 2)
+    vectors = bag_teacher(table["tr"].tolist())
+    train, val, _ = load_splits(write_cache(tmp_path / "d", table, vectors, np.float32), val_fraction=0.25)
+    by_id = dict(zip(table["caption_id"], vectors))
+    for part in (train, val):
+        np.testing.assert_array_equal(part.targets, np.stack([by_id[c] for c in part.caption_ids]))
+        assert part.texts == [table.set_index("caption_id").loc[c, "tr"] for c in part.caption_ids]
+
+
+def test_without_images_the_split_is_by_english_sentence():
+    table = pd.DataFrame({"image_id": [-1] * 6, "en": ["a", "a", "b", "b", "c", "c"]})
+    is_val = split_groups(table, val_fraction=0.34, seed=0)
+    assert is_val.sum() == 2 and table["en"][is_val].nunique() == 1  # both translations of one sentence
+
+
+def test_english_captions_join_training_only(tmp_path):
+    data = bag_cache(tmp_path / "data", n_images=20, per_image=2)
+    plain, val, _ = load_splits(data, val_fraction=0.2)
+    both, val2, _ = load_splits(data, val_fraction=0.2, include_english=True)
+    assert len(both) == 2 * len(plain) and both.texts[len(plain)] == "EN " + plain.texts[0]
+    np.testing.assert_array_equal(both.targets[len(plain)], plain.targets[0])
+    assert val2.texts == val.texts
+
+
+def test_normalised_targets_have_unit_length(tmp_path):
+    train, _, _ = load_splits(bag_cache(tmp_path / "d", 20, 2), val_fraction=0.2, normalize_targets=True)
+    np.testing.assert_allclose(np.linalg.norm(train.targets, axis=1), 1.0, rtol=1e-5)
+
+
+def test_nan_teacher_vector_names_the_caption(tmp_path):
+    data = bag_cache(tmp_path / "d", 10, 2)
+    vectors = np.load(data / "teacher.npy")
+    vectors[5] = np.inf
+    np.save(data / "teacher.npy", vectors)
+    with pytest.raises(InputError, match=r"1 caption\(s\) are NaN/inf \(caption_id \[21\], teacher.npy rows \[5\]\)"):
+        load_splits(data)
+
+
+def test_missing_text_column_is_a_clear_error(tmp_path):
+    with pytest.raises(InputError, match="has no 'de' column"):
+        load_splits(bag_cache(tmp_path / "d", 5, 2), text_column="de")
+
+
+def test_buckets_cover_every_example_once_and_group_similar_lengths():
+    rng = np.random.default_rng(0)
+    lengths = rng.integers(3, 60, size=1000)
+    batches = batch_order(lengths, 32, np.random.default_rng(1), bucket=True, pool=10)
+    assert sorted(np.concatenate(batches).tolist()) == list(range(1000))
+    spread = np.mean([lengths[b].max() - lengths[b].min() for b in batches])
+    unsorted = batch_order(lengths, 32, np.random.default_rng(1), bucket=False)
+    assert spread < 0.2 * np.mean([lengths[b].max() - lengths[b].min() for b in unsorted])
+    again = batch_order(lengths, 32, np.random.default_rng(1), bucket=True, pool=10)
+    assert all(np.array_equal(a, b) for a, b in zip(batches, again))
+
+
+def test_dynamic_padding_versus_fixed_length():
+    ids = [np.arange(1, n + 1, dtype=np.int32) for n in (3, 5, 12, 4)]
+    targets = np.arange(8, dtype=np.float32).reshape(4, 2)
+    dynamic = list(make_dataset(ids, targets, 2, pad_id=0, max_length=32, seed=None, pad_multiple=8).as_numpy_iterator())
+    assert [x["input_ids"].shape[1] for x, _ in dynamic] == [8, 16]  # [3,4] -> 8, [5,12] -> 16
+    for x, y in dynamic:
+        lengths = x["attention_mask"].sum(axis=1)
+        np.testing.assert_array_equal(y, targets[[i for i in range(4) if len(ids[i]) in lengths]])
+    fixed = list(make_dataset(ids, targets, 2, pad_id=0, max_length=32, seed=None, bucket=False).as_numpy_iterator())
+    assert [x["input_ids"].shape[1] for x, _ in fixed] == [32, 32]
+    batch = pad_batch([np.array([5, 6, 7], np.int32)], pad_id=9, length=5)
+    assert batch["input_ids"].tolist() == [[5, 6, 7, 9, 9]] and batch["attention_mask"].tolist() == [[1, 1, 1, 0, 0]]

@@ -1,0 +1,119 @@
+"""Training: the student learns a tiny teacher; stage 1 freezes the encoder, stage 2 trains it; history, NaN guard."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+import distill  # noqa: F401  (tf-keras before TensorFlow)
+from data_tools.errors import InputError
+from distill.config import StageConfig, TrainConfig
+from distill.train import Trainer, TrainingDivergedError, WarmupDecay
+from tests.distill.helpers import bag_cache
+
+
+def tiny_config(tmp, model, data, stage1=3, stage2=10, **kw) -> TrainConfig:
+    return TrainConfig(
+        data_dir=str(data), model=str(model), val_fraction=0.2, max_length=16, verbose=0,
+        stage1=StageConfig(epochs=stage1, learning_rate=1e-2, batch_size=32),
+        stage2=StageConfig(epochs=stage2, learning_rate=3e-3, batch_size=32, warmup_fraction=0.1, decay="linear", patience=3),
+        run_dir=str(tmp / "run"), output_dir=str(tmp / "student"), head_path=str(tmp / "clip_head.h5"), **kw)
+
+
+def weights(layer) -> list[np.ndarray]:
+    return [w.numpy().copy() for w in layer.weights]
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory, tiny_student_tf):
+    """One full tiny run, observed stage by stage: weights before, after stage 1, after stage 2, then export."""
+    tmp = tmp_path_factory.mktemp("train")
+    trainer = Trainer(tiny_config(tmp, tiny_student_tf, bag_cache(tmp / "data")))
+    trainer.record_baseline()
+    w0 = (weights(trainer.student.encoder), weights(trainer.student.head))
+    trainer.fit_stage(1, trainer.config.stage1)
+    w1 = (weights(trainer.student.encoder), weights(trainer.student.head))
+    trainer.fit_stage(2, trainer.config.stage2)
+    w2 = (weights(trainer.student.encoder), weights(trainer.student.head))
+    result = trainer.run()  # stages are done: validates and exports
+    return {"tmp": tmp, "trainer": trainer, "w": (w0, w1, w2), "result": result}
+
+
+def test_student_learns_the_tiny_teacher(trained):
+    history = trained["result"]["history"]
+    assert history[0]["stage"] == 0 and abs(history[0]["val_cosine"]) < 0.3  # untrained: near 0
+    assert trained["result"]["metrics"]["cosine"] > 0.9
+    assert trained["result"]["metrics"]["r1"] > 0.8
+    assert history[-1]["val_mse"] < 0.25 * history[0]["val_mse"]
+
+
+def test_stage1_freezes_the_encoder_and_trains_the_head(trained):
+    (enc0, head0), (enc1, head1), _ = trained["w"]
+    assert len(enc0) > 10 and all(np.array_equal(a, b) for a, b in zip(enc0, enc1))  # bit-identical
+    assert all(not np.allclose(a, b) for a, b in zip(head0, head1))  # kernel and bias moved
+
+
+def test_stage2_trains_the_encoder(trained):
+    _, (enc1, head1), (enc2, head2) = trained["w"]
+    changed = [not np.array_equal(a, b) for a, b in zip(enc1, enc2)]
+    assert sum(changed) >= 0.9 * len(changed)
+    assert not np.allclose(head1[0], head2[0])
+
+
+def test_history_json_and_plot_are_written(trained):
+    run = trained["tmp"] / "run"
+    history = json.loads((run / "history.json").read_text())
+    assert [(r["stage"], r["epoch"]) for r in history][:5] == [(0, 0), (1, 1), (1, 2), (1, 3), (2, 1)]
+    assert {"loss", "val_mse", "val_cosine", "val_r1", "lr"} <= set(history[-1])
+    assert (run / "history.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert json.loads((run / "config.json").read_text())["stage2"]["epochs"] == 10
+    assert json.loads((run / "state.json").read_text())["finished"] is True
+
+
+def test_outputs_are_written_where_configured(trained):
+    tmp = trained["tmp"]
+    meta = json.loads((tmp / "student" / "student.json").read_text())
+    assert meta["pooling"] == "mean" and meta["max_length"] == 16 and meta["embedding_dim"] == 16
+    assert meta["teacher"] == {"model": "tiny-bag-teacher", "kind": "hf-clip", "dim": 16, "normalized": False}
+    assert meta["normalized_targets"] is False and meta["weights"] == ["tf", "pt"]
+    assert (tmp / "clip_head.h5").is_file() and (tmp / "student" / "tf_model.h5").is_file()
+    assert (tmp / "student" / "model.safetensors").is_file()
+
+
+def test_warmup_then_linear_decay():
+    schedule = WarmupDecay(1.0, total=100, warmup=10, decay="linear")
+    lrs = [float(schedule(s)) for s in (0, 9, 10, 55, 100)]
+    assert lrs == pytest.approx([0.1, 1.0, 1.0, 0.5, 0.0])
+
+
+def test_nan_target_is_refused_naming_the_caption(tmp_path, tiny_student_tf):
+    data = bag_cache(tmp_path / "data", n_images=20)
+    vectors = np.load(data / "teacher.npy")
+    vectors[7, 3] = np.nan
+    np.save(data / "teacher.npy", vectors)
+    with pytest.raises(InputError, match=r"NaN/inf \(caption_id \[13\]"):  # row 7 = image 1, caption 3
+        Trainer(tiny_config(tmp_path, tiny_student_tf, data))
+    assert not list((tmp_path / "run").glob("ckpt-*"))
+
+
+def test_diverging_loss_stops_with_the_last_good_checkpoint_kept(tmp_path, tiny_student_tf):
+    config = tiny_config(tmp_path, tiny_student_tf, bag_cache(tmp_path / "data", n_images=40), stage1=1, stage2=2)
+    config.stage2.learning_rate, config.stage2.warmup_fraction = 1e37, 0.0  # weights overflow to inf -> NaN loss
+    trainer = Trainer(config)
+    trainer.fit_stage(1, config.stage1)
+    before = {p.name: p.read_bytes() for p in (tmp_path / "run").glob("ckpt-s1-final*")}
+    with pytest.raises(TrainingDivergedError, match=r"stage 2 epoch 1 batch \d+: training loss became (nan|inf).*last good checkpoint kept .*ckpt-s1-final"):
+        trainer.fit_stage(2, config.stage2)
+    state = json.loads((tmp_path / "run" / "state.json").read_text())
+    assert state["checkpoint"] == "ckpt-s1-final" and before
+    assert before == {p.name: p.read_bytes() for p in (tmp_path / "run").glob("ckpt-s1-final*")}
+    fresh = Trainer(config, resume=True)  # the kept checkpoint restores finite weights
+    assert all(np.isfinite(w.numpy()).all() for w in fresh.student.weights)
+
+
+def test_a_run_folder_is_not_overwritten(tmp_path, tiny_student_tf):
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "state.json").write_text("{}")
+    with pytest.raises(Exception, match="already holds a run; pass --resume"):
+        Trainer(tiny_config(tmp_path, tiny_student_tf, bag_cache(tmp_path / "data", n_images=20)))
