@@ -1,0 +1,124 @@
+"""inference.py: module-level encode_text/encode_image, the TurkishCLIP class, the CLI on tiny models, bad input
+and the offline message (a subprocess, as a user runs it)."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import inference
+from data_tools.errors import InputError
+
+REPO = inference.REPO
+DEMO = sorted(inference.DEMO_IMAGES.glob("*.jpg"))
+
+
+@pytest.fixture
+def tiny_env(monkeypatch, tiny_student_dir, tiny_clip512_pt, tmp_path):
+    """Environment variables pointing at the tiny models, and a fresh default instance."""
+    monkeypatch.setenv("TURKISH_CLIP_MODEL", str(tiny_student_dir))
+    monkeypatch.setenv("TURKISH_CLIP_CLIP", str(tiny_clip512_pt))
+    monkeypatch.setenv("TURKISH_CLIP_CACHE", str(tmp_path / "cache"))
+    monkeypatch.delenv("TURKISH_CLIP_HEAD", raising=False)
+    monkeypatch.setattr(inference, "_default", None)
+
+
+@pytest.fixture(scope="module")
+def model(tiny_student_dir, tiny_clip512_pt):
+    return inference.TurkishCLIP(str(tiny_student_dir), clip=str(tiny_clip512_pt), device="cpu")
+
+
+def test_module_functions_load_once_and_return_unit_vectors(tiny_env):
+    text = inference.encode_text(["bir kedi fotoğrafı", "roket"])
+    image = inference.encode_image([str(p) for p in DEMO[:2]])
+    assert text.shape == (2, 512) and image.shape == (2, 512)
+    np.testing.assert_allclose(np.linalg.norm(np.vstack([text, image]), axis=1), 1.0, atol=1e-5)
+    loaded = inference.default_model().text
+    inference.encode_text(["kedi"])
+    assert inference.default_model().text is loaded  # reused, not reloaded
+    assert inference.encode_text([]).shape == (0, 512)
+
+
+def test_classify_probabilities_sum_to_one(model):
+    probs = model.classify(DEMO, ["kedi", "roket", "astronot"])
+    assert probs.shape == (len(DEMO), 3)
+    np.testing.assert_allclose(probs.sum(axis=1), 1.0, atol=1e-5)
+    bare = model.classify(DEMO, ["kedi", "roket", "astronot"], templates=None)
+    assert np.abs(bare - probs).max() > 1e-4  # templates really change the label vectors
+
+
+def test_search_ranks_by_the_query(model, tmp_path):
+    results = model.search(inference.DEMO_IMAGES, "bir kedi", top=3, index_path=tmp_path / "i.npz", progress=False)
+    assert len(results) == 3 and [s for _, s in results] == sorted((s for _, s in results), reverse=True)
+    image = model.encode_image([p for p, _ in results])
+    np.testing.assert_allclose(image @ model.encode_text(["bir kedi"])[0], [s for _, s in results], atol=1e-5)
+    with pytest.raises(InputError, match="query is empty"):
+        model.search(inference.DEMO_IMAGES, "  ", top=3)
+
+
+def test_cli_demo_table(tiny_env, capsys):
+    assert inference.main([]) == 0
+    out = capsys.readouterr().out
+    lines = [line for line in out.splitlines() if line.startswith("| ")]
+    assert lines[0].split("|")[2].strip() == "kedi" and len(lines) == 1 + len(DEMO)
+    for line in lines[1:]:
+        cells = [c.strip() for c in line.split("|")[1:-1]]
+        assert cells[0] in {p.name for p in DEMO}
+        assert sum(float(c.rstrip("%")) for c in cells[1:-1]) == pytest.approx(100.0, abs=0.5)
+    assert "logit scale 14.3" in out  # the tiny checkpoint's own scale (OpenAI's ViT-B/32: 100)
+
+
+def test_cli_search_writes_a_contact_sheet(tiny_env, tmp_path, capsys):
+    html = tmp_path / "sheet.html"
+    assert inference.main(["search", "--images", str(inference.DEMO_IMAGES), "--query", "kumsalda gün batımı",
+                           "--top", "4", "--html", str(html)]) == 0
+    out = capsys.readouterr().out
+    ranked = [line.split() for line in out.splitlines() if line.strip()[:1].isdigit() and ".jpg" in line]
+    assert [r[0] for r in ranked] == ["1", "2", "3", "4"]
+    assert html.is_file() and html.read_text("utf-8").count("<figure>") == 4
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["classify", "--images", "demo/images", "--labels", ""], "label #1 is empty"),
+    (["search", "--images", "demo/images", "--query", " "], "query is empty"),
+    (["classify", "--images", "no/such.jpg", "--labels", "kedi"], "no/such.jpg does not exist"),
+])
+def test_cli_bad_input_is_one_line(tiny_env, capsys, argv, message):
+    assert inference.main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: ") and message in err and "\n" not in err
+
+
+def test_cli_unreadable_image_and_empty_folder_are_named(tiny_env, tmp_path, capsys):
+    bad = tmp_path / "bozuk.png"
+    bad.write_bytes(b"garbage")
+    assert inference.main(["classify", "--images", str(DEMO[0]), str(bad), "--labels", "kedi", "roket"]) == 2
+    assert "bozuk.png" in capsys.readouterr().err
+    empty = tmp_path / "bos"
+    empty.mkdir()
+    assert inference.main(["search", "--images", str(empty), "--query", "kedi"]) == 2
+    assert f"{empty} has no images" in capsys.readouterr().err
+
+
+def _run(env_overrides: dict, *args: str, cwd) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TURKISH_CLIP_")}
+    env.update(HF_HUB_OFFLINE="1", **env_overrides)
+    return subprocess.run([sys.executable, str(REPO / "inference.py"), *args], cwd=cwd, env=env,
+                          capture_output=True, text=True, timeout=120)
+
+
+def test_offline_without_models_prints_one_line_and_exits_2(tmp_path, tiny_student_dir):
+    missing = _run({"TURKISH_CLIP_MODEL": str(tmp_path / "nothing")}, cwd=tmp_path)
+    assert missing.returncode == 2 and missing.stdout == ""
+    assert len(missing.stderr.strip().splitlines()) == 1
+    assert all(s in missing.stderr for s in ("nothing", "TURKISH_CLIP_MODEL", "--model", "make smoke"))
+    if not (REPO / "student" / "student.json").exists():  # nothing trained in the checkout: the default is missing
+        default = _run({}, "search", "--images", str(REPO / "demo" / "images"), "--query", "kedi", cwd=tmp_path)
+        assert default.returncode == 2 and len(default.stderr.strip().splitlines()) == 1
+        assert "no Turkish text model found" in default.stderr and "make smoke" in default.stderr
+    no_clip = _run({"TURKISH_CLIP_MODEL": str(tiny_student_dir), "CLIP_CACHE": str(tmp_path)}, cwd=tmp_path)
+    assert no_clip.returncode == 2 and len(no_clip.stderr.strip().splitlines()) == 1
+    assert all(s in no_clip.stderr for s in ("ViT-B/32", "--clip / TURKISH_CLIP_CLIP", "make smoke"))

@@ -1,0 +1,69 @@
+"""Model resolution: flag > environment variable > ./student; which format was found; one-line messages."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from data_tools.errors import ModelNotFoundError
+from turkish_clip import models
+from turkish_clip.models import resolve_clip, resolve_text_model
+
+
+@pytest.fixture
+def clean_env(monkeypatch, tmp_path):
+    for name in (models.ENV_MODEL, models.ENV_HEAD, models.ENV_CLIP):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setattr(models, "REPO", tmp_path / "repo")  # no trained student in the "checkout"
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+def _student(folder):
+    folder.mkdir(parents=True)
+    (folder / "student.json").write_text(json.dumps({"format": "turkish-clip-student"}))
+    return folder
+
+
+def test_default_student_folder_in_the_working_directory(clean_env):
+    with pytest.raises(ModelNotFoundError) as info:
+        resolve_text_model()
+    assert "\n" not in str(info.value) and "TURKISH_CLIP_MODEL" in str(info.value) and "make smoke" in str(info.value)
+    folder = _student(clean_env / "student")
+    assert resolve_text_model() == models.TextModelSpec("student", str(folder), None)
+
+
+def test_flag_beats_environment_and_head_override(clean_env, monkeypatch):
+    env_student, flag_student = _student(clean_env / "a"), _student(clean_env / "b")
+    monkeypatch.setenv(models.ENV_MODEL, str(env_student))
+    assert resolve_text_model().encoder == str(env_student)
+    assert resolve_text_model(str(flag_student)).encoder == str(flag_student)
+    head = clean_env / "my_head.h5"
+    head.write_bytes(b"h5")
+    monkeypatch.setenv(models.ENV_HEAD, str(head))
+    assert resolve_text_model().head == str(head)
+
+
+def test_hugging_face_encoder_pairs_with_a_head(clean_env, monkeypatch):
+    hf = clean_env / "hf"
+    hf.mkdir()
+    (hf / "config.json").write_text("{}")
+    with pytest.raises(ModelNotFoundError, match="--head / TURKISH_CLIP_HEAD"):
+        resolve_text_model(str(hf))
+    (clean_env / "clip_head.h5").write_bytes(b"h5")  # monatis layout: clip_head.h5 next to the user's script
+    assert resolve_text_model(str(hf)) == models.TextModelSpec("pair", str(hf), str(clean_env / "clip_head.h5"))
+    hub = resolve_text_model(models.MONATIS_ENCODER)
+    assert hub.kind == "pair" and hub.encoder == "mys/distilbert-base-turkish-cased-clip"
+    with pytest.raises(ModelNotFoundError, match="head file .*missing.h5 does not exist"):
+        resolve_text_model(str(hf), str(clean_env / "missing.h5"))
+
+
+def test_missing_or_odd_paths(clean_env):
+    with pytest.raises(ModelNotFoundError, match="folder .*nope does not exist"):
+        resolve_text_model("./nope")
+    (clean_env / "empty").mkdir()
+    with pytest.raises(ModelNotFoundError, match="neither student.json .* nor config.json"):
+        resolve_text_model(str(clean_env / "empty"))
+    assert resolve_clip() == "ViT-B/32"
+    with pytest.raises(ModelNotFoundError, match="--clip / TURKISH_CLIP_CLIP"):
+        resolve_clip(str(clean_env / "no.pt"))

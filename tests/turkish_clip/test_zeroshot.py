@@ -1,0 +1,73 @@
+"""Zero-shot: label checks, CLIP-style prompt averaging, logit-scaled probabilities with a known right answer."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from data_tools.errors import InputError
+from turkish_clip.zeroshot import TEMPLATES, check_labels, format_table, label_vectors, probabilities, prompts
+
+
+def test_prompts_fill_every_template_or_keep_the_bare_label():
+    assert prompts("kedi")[0] == "bir kedi fotoğrafı" and len(prompts("kedi")) == len(TEMPLATES)
+    assert prompts("kedi", None) == ["kedi"]
+
+
+@pytest.mark.parametrize("labels, message", [([], "label list is empty"), (["kedi", " "], "label #2 is empty"),
+                                             (["kedi", "kedi"], "given twice")])
+def test_bad_labels(labels, message):
+    with pytest.raises(InputError, match=message):
+        check_labels(labels)
+
+
+def test_label_vector_is_the_normalised_mean_of_normalised_prompt_vectors():
+    rng = np.random.default_rng(0)
+    table = {}
+
+    def fake_encode(texts):  # a fixed random, unnormalised vector per text
+        return np.stack([table.setdefault(t, rng.normal(size=8).astype(np.float32) * 3) for t in texts])
+
+    got = label_vectors(fake_encode, ["kedi", "köpek"], TEMPLATES)
+    for row, label in zip(got, ["kedi", "köpek"]):
+        units = [table[p] / np.linalg.norm(table[p]) for p in prompts(label)]
+        mean = np.mean(units, axis=0)
+        np.testing.assert_allclose(row, mean / np.linalg.norm(mean), atol=1e-6)
+    bare = label_vectors(fake_encode, ["kedi"], None)
+    np.testing.assert_allclose(bare[0], table["kedi"] / np.linalg.norm(table["kedi"]), atol=1e-6)
+
+
+def test_probabilities_use_the_logit_scale_and_pick_the_known_answer():
+    rng = np.random.default_rng(1)
+    labels = rng.normal(size=(4, 512)).astype(np.float32)
+    # image i is label perm[i] plus noise: the right answer is known by construction
+    perm = np.array([2, 0, 3, 1, 2])
+    images = labels[perm] / np.linalg.norm(labels[perm], axis=1, keepdims=True) + 0.02 * rng.normal(size=(5, 512))
+    probs = probabilities(images, labels, 100.0)
+    assert probs.shape == (5, 4) and probs.dtype == np.float32
+    np.testing.assert_allclose(probs.sum(axis=1), 1.0, atol=1e-6)
+    assert (probs.argmax(axis=1) == perm).all() and probs.max(axis=1).min() > 0.99
+    unit = lambda x: x / np.linalg.norm(x, axis=1, keepdims=True)  # noqa: E731
+    logits = 100.0 * unit(images) @ unit(labels).T
+    expected = np.exp(logits - logits.max(1, keepdims=True))
+    np.testing.assert_allclose(probs, expected / expected.sum(1, keepdims=True), atol=1e-6)
+    raw = probabilities(images, labels, 1.0)  # softmax of raw cosines (monatis' demo): nearly uniform
+    assert raw.max() < 0.5
+
+
+def test_known_answer_with_the_real_text_encoder(text_encoder):
+    labels = ["kedi", "kahve fincanı", "roket"]
+    vectors = label_vectors(text_encoder.encode, labels)
+    images = vectors[[1, 2, 0]]  # "images" that are exactly the label vectors, in another order
+    assert probabilities(images, vectors, 100.0).argmax(axis=1).tolist() == [1, 2, 0]
+
+
+def test_dimension_mismatch_is_explained():
+    with pytest.raises(InputError, match="512-dim but text vectors 32-dim"):
+        probabilities(np.ones((1, 512)), np.ones((2, 32)))
+
+
+def test_table_lists_percentages_and_the_best_label():
+    table = format_table(["cat.jpg"], ["kedi", "roket"], np.array([[0.75, 0.25]]))
+    header, _, row = table.splitlines()
+    assert [c.strip() for c in header.split("|")[1:-1]] == ["image", "kedi", "roket", "best"]
+    assert [c.strip() for c in row.split("|")[1:-1]] == ["cat.jpg", "75.0%", "25.0%", "kedi"]

@@ -1,0 +1,101 @@
+"""Where the models are: flags, then environment variables, then the defaults training writes.
+
+Only paths are checked here (nothing heavy is imported), so a missing model is reported in one line before
+torch or TensorFlow load. `TextModelSpec` says which of the two supported text formats was found.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from data_tools.errors import ModelNotFoundError, UserError
+
+ENV_MODEL = "TURKISH_CLIP_MODEL"  # trained student folder, or a Hugging Face encoder id/folder (monatis style)
+ENV_HEAD = "TURKISH_CLIP_HEAD"  # clip_head.h5 (Dense 768 -> 512)
+ENV_CLIP = "TURKISH_CLIP_CLIP"  # CLIP name (ViT-B/32), OpenAI .pt file, or Hugging Face CLIP id/folder
+DEFAULT_CLIP = "ViT-B/32"
+DEFAULT_STUDENT = "student"  # distill.config.TrainConfig.output_dir
+DEFAULT_HEAD = "clip_head.h5"  # distill.config.TrainConfig.head_path
+STUDENT_JSON = "student.json"  # distill.export.STUDENT_JSON
+MONATIS_ENCODER = "mys/distilbert-base-turkish-cased-clip"
+REPO = Path(__file__).resolve().parent.parent
+SMOKE_HINT = "to check the installation without the real models, run `make smoke` (tiny untrained models)"
+POINT_HINT = (f"point to one with --model / {ENV_MODEL} (a trained student folder, or a Hugging Face encoder id/"
+              f"folder such as {MONATIS_ENCODER} together with --head / {ENV_HEAD} clip_head.h5)")
+
+
+@dataclass(frozen=True)
+class TextModelSpec:
+    """kind "student": our distill output folder (student.json); kind "pair": HF encoder + clip_head.h5."""
+
+    kind: str
+    encoder: str
+    head: str | None  # None: the student folder's own head
+
+
+def _search_dirs() -> list[Path]:
+    cwd = Path.cwd().resolve()
+    return [cwd] if cwd == REPO else [cwd, REPO]
+
+
+def _is_local_path(text: str) -> bool:
+    """A hub id is `name` or `owner/name`; anything else that looks like a path is a local folder."""
+    return text.startswith((".", "/", "~")) or text.count("/") > 1 or os.sep != "/" and os.sep in text
+
+
+def _head(head: str | None, required: bool) -> str | None:
+    head = head or os.environ.get(ENV_HEAD) or None
+    if head is not None:
+        path = Path(head).expanduser()
+        if not path.is_file():
+            raise ModelNotFoundError(f"head file {path} does not exist; pass an existing clip_head.h5 with --head / "
+                                     f"{ENV_HEAD}")
+        return str(path)
+    if not required:
+        return None
+    for folder in _search_dirs():
+        if (folder / DEFAULT_HEAD).is_file():
+            return str(folder / DEFAULT_HEAD)
+    raise ModelNotFoundError(f"a Hugging Face encoder needs its projection head, and no {DEFAULT_HEAD} was found in "
+                             f"{' or '.join(str(d) for d in _search_dirs())}; pass it with --head / {ENV_HEAD}")
+
+
+def resolve_text_model(model: str | None = None, head: str | None = None) -> TextModelSpec:
+    """The text model to load: --model, else $TURKISH_CLIP_MODEL, else ./student (then the repo's student/)."""
+    model = model or os.environ.get(ENV_MODEL) or None
+    if model is None:
+        for folder in _search_dirs():
+            if (folder / DEFAULT_STUDENT / STUDENT_JSON).is_file():
+                return TextModelSpec("student", str(folder / DEFAULT_STUDENT), _head(head, False))
+        looked = " or ".join(str(d / DEFAULT_STUDENT / STUDENT_JSON) for d in _search_dirs())
+        raise ModelNotFoundError(f"no Turkish text model found: no {looked} and {ENV_MODEL} is not set; train one "
+                                 f"with `python -m distill train`, or {POINT_HINT}; {SMOKE_HINT}")
+    path = Path(model).expanduser()
+    if path.is_dir() and (path / STUDENT_JSON).is_file():
+        return TextModelSpec("student", str(path), _head(head, False))
+    if path.is_dir():
+        if not (path / "config.json").is_file():
+            raise ModelNotFoundError(f"text model folder {path} has neither {STUDENT_JSON} (a trained student) nor "
+                                     f"config.json (a Hugging Face encoder); {POINT_HINT}; {SMOKE_HINT}")
+        return TextModelSpec("pair", str(path), _head(head, True))
+    if path.exists():
+        raise ModelNotFoundError(f"text model {path} is a file, not a folder; {POINT_HINT}")
+    if _is_local_path(model):
+        raise ModelNotFoundError(f"text model folder {path} does not exist; {POINT_HINT}; {SMOKE_HINT}")
+    return TextModelSpec("pair", model, _head(head, True))  # a hub id: loaded from the HF cache or downloaded
+
+
+def resolve_clip(clip: str | None = None) -> str:
+    """The CLIP image model: --clip, else $TURKISH_CLIP_CLIP, else ViT-B/32 (OpenAI's cache, ~/.cache/clip)."""
+    clip = clip or os.environ.get(ENV_CLIP) or DEFAULT_CLIP
+    if _is_local_path(clip) and not Path(clip).expanduser().exists():
+        raise ModelNotFoundError(f"CLIP model {clip} does not exist; pass an OpenAI name (ViT-B/32), a .pt file or a "
+                                 f"Hugging Face CLIP folder with --clip / {ENV_CLIP}; {SMOKE_HINT}")
+    return clip
+
+
+def with_hint(error: UserError, flag: str, env: str) -> ModelNotFoundError:
+    """A loader's one-line ModelNotFoundError, extended with how to point this tool at a local copy."""
+    text = " ".join(str(error).split()).rstrip(".")  # one line, whatever the loader's message held
+    return ModelNotFoundError(f"{text}. Point to a local copy with {flag} / {env}; {SMOKE_HINT}.")
