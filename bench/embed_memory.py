@@ -23,10 +23,10 @@ from pathlib import Path
 
 import pyarrow as pa
 
-REPO = Path(__file__).resolve().parent.parent
-COCO = REPO.parent / "shared" / "data" / "coco" / "captions_val2017.json.gz"
-SAMPLE = REPO / "tests" / "samples" / "coco_captions_val2017_sample.json"
-RESULTS = REPO / "bench" / "results" / "embed_memory.json"
+from bench.common import COCO, COCO_SAMPLE, REPO
+from bench.common import RESULTS as RESULTS_DIR
+
+RESULTS = RESULTS_DIR / "embed_memory.json"
 GOAL_GROWTH, GOAL_REAL_GB = 0.10, 3.0
 
 
@@ -34,7 +34,7 @@ def coco_captions() -> tuple[pa.Table, str]:
     """The real COCO val2017 captions (25,014), or the shipped 300-caption sample when ../shared is absent."""
     from data_tools.captions import read_captions
 
-    source = COCO if COCO.exists() else SAMPLE
+    source = COCO if COCO.exists() else COCO_SAMPLE
     table, _ = read_captions([source], exclude_image_ids=None)
     return pa.Table.from_pandas(table, preserve_index=False), str(source)
 

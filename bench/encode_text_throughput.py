@@ -13,28 +13,18 @@ import os
 import platform
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import turkish_clip  # noqa: F401  (tf-keras + quiet TF before TensorFlow loads)
 
 import numpy as np
 
-REPO = Path(__file__).resolve().parent.parent
-SHARED = Path(os.environ.get("TURKISH_CLIP_SHARED", REPO.parent / "shared"))
-TATOEBA = SHARED / "data" / "tatoeba" / "eng-tur.tsv"
-SAMPLE = REPO / "tests" / "samples" / "tatoeba_eng_tur_sample.tsv"
-RESULTS = REPO / "bench" / "results" / "encode_text_throughput.json"
+from bench.common import RESULTS as RESULTS_DIR
+from bench.common import timed, turkish_sentences
+
+RESULTS = RESULTS_DIR / "encode_text_throughput.json"
 LABELS = ["kedi", "köpek", "kahve fincanı", "roket", "astronot", "fotoğrafçı", "galaksiler", "kumsalda gün batımı",
           "karlı dağlar", "kırmızı bir araba", "çocuk parkı", "İstanbul Boğazı"]
-
-
-def turkish_sentences() -> tuple[list[str], str]:
-    import pandas as pd
-
-    path = TATOEBA if TATOEBA.exists() else SAMPLE
-    table = pd.read_csv(path, sep="\t", quoting=3)
-    return table["tr"].dropna().astype(str).tolist(), str(path)
 
 
 def workloads(n: int, seed: int) -> tuple[dict[str, list[str]], str]:
@@ -84,12 +74,6 @@ def anchor_encode(text_encoder, texts: list[str], batch_size: int, compiled: boo
             vectors = student.head(tf.reduce_sum(states * mask, 1) / tf.reduce_sum(mask, 1)).numpy()
         out.append(vectors / np.linalg.norm(vectors, axis=1, keepdims=True))
     return np.concatenate(out)
-
-
-def timed(fn):
-    wall, cpu = time.perf_counter(), time.process_time()
-    result = fn()
-    return result, time.perf_counter() - wall, time.process_time() - cpu
 
 
 def padding_share(text_encoder, texts: list[str], batch_size: int, sorted_: bool) -> float:

@@ -7,39 +7,27 @@ Random weights (fixed seed), real COCO val2017 caption lengths. Usage: python -m
 from __future__ import annotations
 
 import argparse
-import gzip
 import json
 import os
 import platform
-import sys
-import time
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from bench.common import RESULTS as RESULTS_DIR
+from bench.common import coco_captions, timed
 from data_tools.clip_tokens import ClipTokenizer, pad
 from data_tools.clip_towers import OpenAIClip
 from data_tools.teacher import Teacher
 from data_tools.tiny import VIT_B_32_TEXT, openai_clip_model
 
-REPO = Path(__file__).resolve().parent.parent
-SHARED = Path(os.environ.get("TURKISH_CLIP_SHARED", REPO.parent / "shared"))
-COCO = SHARED / "data" / "coco" / "captions_val2017.json.gz"
-SAMPLE = REPO / "tests" / "samples" / "coco_captions_val2017_sample.json"
-RESULTS = REPO / "bench" / "results" / "teacher_throughput.json"
+RESULTS = RESULTS_DIR / "teacher_throughput.json"
 
 
 def load_captions(n: int, seed: int) -> tuple[list[str], str]:
     """A fixed random subset of n real COCO captions (the shipped 300-caption sample if ../shared is absent)."""
-    if COCO.exists():
-        source = str(COCO)
-        data = json.loads(gzip.open(COCO, "rt", encoding="utf-8").read())
-    else:
-        source = f"{SAMPLE} (fallback: {COCO} is absent)"
-        print(f"note: {COCO} not found; using the shipped 300-caption sample, repeated to {n}", file=sys.stderr)
-        data = json.loads(SAMPLE.read_text(encoding="utf-8"))
-    captions = [a["caption"] for a in data["annotations"]]
+    captions, source = coco_captions()
     rng = np.random.default_rng(seed)
     index = rng.choice(len(captions), size=n, replace=n > len(captions))
     return [captions[i] for i in index], source
@@ -53,13 +41,6 @@ def naive_encode(model, tokenizer: ClipTokenizer, captions: list[str], batch_siz
             tokens = pad(tokenizer.encode_batch(captions[start : start + batch_size]), 77)  # [b, 77]
             out.append(model.encode_text(tokens.to(model.text_projection.device)).float().cpu().numpy())
     return np.concatenate(out)
-
-
-def timed(fn):
-    """Result, wall seconds and this process's CPU seconds (less sensitive to other jobs on a shared machine)."""
-    wall, cpu = time.perf_counter(), time.process_time()
-    result = fn()
-    return result, time.perf_counter() - wall, time.process_time() - cpu
 
 
 def run(n: int, batch_size: int, seed: int, device: str | None) -> dict:

@@ -9,7 +9,6 @@ Usage: python -m bench.train_throughput [--samples 512] [--batch-size 64] [--max
 from __future__ import annotations
 
 import argparse
-import gzip
 import json
 import os
 import platform
@@ -17,36 +16,26 @@ import resource
 import sys
 import tempfile
 import time
-from pathlib import Path
 
 import distill  # noqa: F401  (tf-keras before TensorFlow)
 import numpy as np
-import pandas as pd
 import tensorflow as tf
 import tf_keras
 
+from bench.common import RESULTS as RESULTS_DIR
+from bench.common import REPO, coco_captions, turkish_sentences
 from distill.data import make_dataset, tokenize
 from distill.evaluate import metrics
 from distill.student import build_student, encode_ids
 
-REPO = Path(__file__).resolve().parent.parent
-SHARED = Path(os.environ.get("TURKISH_CLIP_SHARED", REPO.parent / "shared"))
-COCO = SHARED / "data" / "coco" / "captions_val2017.json.gz"
-TATOEBA = SHARED / "data" / "tatoeba" / "eng-tur.tsv"
-SAMPLES = REPO / "tests" / "samples"
-RESULTS = REPO / "bench" / "results" / "train_throughput.json"
+RESULTS = RESULTS_DIR / "train_throughput.json"
 
 
 def load_texts() -> tuple[list[str], list[str], str]:
     """(captions to train on, Turkish texts for the vocab, source note)."""
-    if COCO.exists() and TATOEBA.exists():
-        captions = [a["caption"].strip() for a in json.load(gzip.open(COCO, "rt", encoding="utf-8"))["annotations"]]
-        turkish = pd.read_csv(TATOEBA, sep="\t", quoting=3)["tr"].tolist()
-        return captions, turkish, f"{COCO.name} ({len(captions)} captions) + {TATOEBA.name} vocab"
-    print("note: ../shared/data is absent; using the shipped samples", file=sys.stderr)
-    captions = [a["caption"].strip() for a in json.loads((SAMPLES / "coco_captions_val2017_sample.json").read_text())["annotations"]]
-    turkish = pd.read_csv(SAMPLES / "tatoeba_eng_tur_sample.tsv", sep="\t", quoting=3)["tr"].tolist()
-    return captions, turkish, "shipped samples (../shared absent)"
+    captions, source = coco_captions()
+    turkish, turkish_source = turkish_sentences()
+    return [c.strip() for c in captions], turkish, f"{source} ({len(captions)} captions) + {turkish_source} vocab"
 
 
 def teacher_vectors(ids: list[np.ndarray], dim: int = 512, vocab: int = 32000, seed: int = 0) -> np.ndarray:

@@ -10,14 +10,11 @@ COCO captions (EN) and Tatoeba (TR). Usage: python -m bench.translation_throughp
 from __future__ import annotations
 
 import argparse
-import gzip
 import json
 import math
 import os
 import platform
-import sys
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
@@ -26,30 +23,20 @@ os.environ.setdefault("USE_TF", "0")
 
 import torch  # noqa: E402
 
+from bench.common import RESULTS as RESULTS_DIR  # noqa: E402
+from bench.common import coco_captions, timed, turkish_sentences  # noqa: E402
 from data_tools import tiny_marian  # noqa: E402
 from data_tools.translate import (CTranslate2Translator, MarianTranslator, TranslateOptions,  # noqa: E402
                                   convert_to_ctranslate2)
 
-REPO = Path(__file__).resolve().parent.parent
-SHARED = Path(os.environ.get("TURKISH_CLIP_SHARED", REPO.parent / "shared"))
-COCO = SHARED / "data" / "coco" / "captions_val2017.json.gz"
-TATOEBA = SHARED / "data" / "tatoeba" / "eng-tur.tsv"
-SAMPLES = REPO / "tests" / "samples"
-RESULTS = REPO / "bench" / "results" / "translation_throughput.json"
+RESULTS = RESULTS_DIR / "translation_throughput.json"
 
 
 def load_texts() -> tuple[list[str], list[str], str]:
     """All COCO val2017 captions and Tatoeba Turkish sentences (the shipped samples if ../shared is absent)."""
-    if COCO.exists() and TATOEBA.exists():
-        coco = json.loads(gzip.open(COCO, "rt", encoding="utf-8").read())
-        english = [a["caption"].strip() for a in coco["annotations"]]
-        lines = TATOEBA.read_text(encoding="utf-8").splitlines()[1:]
-        turkish = [line.split("\t")[1] for line in lines if "\t" in line]
-        return english, turkish, str(COCO)
-    print(f"note: {COCO} not found; using the shipped 300-caption sample (shorter vocabulary, longer token counts)",
-          file=sys.stderr)
-    english, turkish = tiny_marian.sample_texts(SAMPLES)
-    return english, turkish, f"{SAMPLES} (fallback: {COCO} is absent)"
+    english, source = coco_captions()
+    turkish, _ = turkish_sentences()
+    return [caption.strip() for caption in english], turkish, source
 
 
 def naive_translate(model, tokenizer, captions: list[str], batch_size: int, factor: float) -> tuple[list, int]:
@@ -70,13 +57,6 @@ def sorted_slots(translator, captions: list[str], batch_size: int) -> int:
     """Decoder token slots that the length-sorted batches spend (batch size × the batch's budget, summed)."""
     lengths = [len(ids) for ids in translator.encode(captions)]
     return sum(len(b) * translator.options.length_cap(lengths[b[0]]) for b in translator.batches(lengths, batch_size))
-
-
-def timed(fn):
-    """Result, wall seconds and this process's CPU seconds (less sensitive to other jobs on a shared machine)."""
-    wall, cpu = time.perf_counter(), time.process_time()
-    result = fn()
-    return result, time.perf_counter() - wall, time.process_time() - cpu
 
 
 def run(n: int, batch_size: int, factor: float, seed: int, threads: int, ct2: bool, repeats: int = 2) -> dict:

@@ -18,6 +18,10 @@ _EXPORTS = {
     "classification": ["ClassificationSet", "load_labels_tsv", "load_image_folder", "read_class_list"],
     "labels": ["class_names", "templates", "fill_templates", "names_for"],
     "report": ["retrieval_entry", "zero_shot_entry", "write_report", "markdown_tables"],
+    "run": ["evaluate_retrieval", "evaluate_zero_shot"],
+    "image_cache": ["embed_images"],
+    "datasets_cifar": ["load_cifar"],
+    "demo": ["write_demo_captions"],
 }
 _WHERE = {name: module for module, names in _EXPORTS.items() for name in names}
 __all__ = sorted(_WHERE)

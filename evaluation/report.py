@@ -27,7 +27,7 @@ log = logging.getLogger(__name__)
 FORMAT = {"format": "turkish-clip-evaluation", "version": 1}
 MODEL_LABELS = {"student": "Student on Turkish",
                 "clip_tr": "CLIP text encoder on Turkish (lower bound)",
-                "clip_en": "CLIP on English captions (upper bound)"}
+                "clip_en": "CLIP on English (upper bound)"}
 RETRIEVAL_COLUMNS = [("t2i_R@1", "T→I R@1"), ("t2i_R@5", "T→I R@5"), ("t2i_R@10", "T→I R@10"),
                      ("i2t_R@1", "I→T R@1"), ("i2t_R@5", "I→T R@5"), ("i2t_R@10", "I→T R@10")]
 ZERO_SHOT_COLUMNS = [("top1", "Top-1"), ("top5", "Top-5")]

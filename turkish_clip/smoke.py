@@ -1,7 +1,8 @@
 """`python -m turkish_clip.smoke`: the whole pipeline end to end on tiny UNTRAINED models built on the fly.
 
 bundled COCO captions -> tiny Marian translation -> tiny CLIP teacher vectors -> two-stage distillation of a tiny
-DistilBERT -> zero-shot classification and search of demo/images with inference.py. It proves an installation
+DistilBERT -> zero-shot classification and search of demo/images with inference.py -> retrieval evaluation
+(python -m evaluation) of the demo photos with Turkish captions. It proves an installation
 works where the real models cannot be reached; its numbers say nothing about quality.
 """
 from __future__ import annotations
@@ -84,6 +85,15 @@ def run(workdir: Path) -> float:
                                    "--html", str(workdir / "contact_sheet.html"), *args])
     if code:
         raise UserError("inference failed on the smoke models (see above)")
+    step("evaluation: retrieval on the 6 demo photos with 12 hand-written Turkish captions (TINY UNTRAINED models: "
+         "the numbers are meaningless)")
+    from evaluation.cli import main as evaluate
+    from evaluation.demo import write_demo_captions
+
+    captions = write_demo_captions(workdir / "evaluation" / "demo_captions.tsv")
+    if evaluate(["retrieval", "--dataset", "captions-tsv", "--captions", str(captions), "--name", "demo-tiny-untrained",
+                 "--out", str(workdir / "evaluation"), "--no-progress", *args]):
+        raise UserError("evaluation failed on the smoke models (see above)")
     sheet = workdir / "contact_sheet.html"
     sheet.write_text(sheet.read_text(encoding="utf-8").replace("<body>", HTML_BANNER, 1), encoding="utf-8")
     return time.perf_counter() - began
@@ -109,7 +119,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: smoke test failed: {error} (files in {workdir})", file=sys.stderr)
         return 2
     print(f"\nSMOKE OK in {seconds:.0f} s: captions -> translation -> teacher -> two-stage training -> zero-shot "
-          f"all ran, on TINY UNTRAINED models.")
+          f"-> search -> evaluation all ran, on TINY UNTRAINED models.")
     if args.workdir or args.keep:
         print(f"outputs in {workdir} (contact sheet: {workdir / 'contact_sheet.html'})")
     else:

@@ -53,7 +53,7 @@ def test_markdown_rows_are_models_in_baseline_order_with_percentages(results):
     assert lines[start + 4] == "| Student on Turkish | 25.0 | 100.0 | 100.0 | 33.3 | 100.0 | 100.0 |"
     assert lines[start + 5].startswith("| CLIP text encoder on Turkish (lower bound) |")
     assert lines[start + 5].endswith("| — |")  # a missing value (NaN) is a dash
-    upper = "| CLIP on English captions (upper bound) |"
+    upper = "| CLIP on English (upper bound) |"
     assert lines[start + 6] == upper + " 100.0 | 100.0 | 100.0 | 100.0 | 100.0 | 100.0 |"
     assert "| Student on Turkish | 50.0 | — |" in text  # top-5 was not computed (ks=(1, 2))
     assert "| Student on Turkish | 0.5 | 100.0 | 100.0 | 100.0 |" in text  # fidelity: MSE raw, rest percent
