@@ -17,6 +17,7 @@ from pathlib import Path
 import tensorflow as tf
 import tf_keras
 
+from data_tools.cache import read_manifest
 from data_tools.errors import UserError
 
 from .config import StageConfig, TrainConfig
@@ -116,6 +117,7 @@ class Trainer:
     """Holds the data and model of one run; `run()` does stage 1, stage 2 and the export."""
 
     def __init__(self, config: TrainConfig, resume: bool = False):
+        read_manifest(config.data_dir)  # a wrong cache folder fails here, before any run folder or model is touched
         self.config, self.run_dir = config, Path(config.run_dir)
         self.run_dir.mkdir(parents=True, exist_ok=True)
         state = read_state(self.run_dir)

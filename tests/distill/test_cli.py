@@ -43,6 +43,10 @@ def test_user_errors_are_one_line_with_exit_code_2(tmp_path, capsys, tiny_studen
     code = main(["train", "--data", str(tmp_path / "nope"), "--model", str(tiny_student_tf), "--run-dir", str(tmp_path / "r")])
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and err[-1].startswith("error: ") and "nope is not a turkish-clip cache folder" in err[-1]
+    # the data folder is checked before the (offline, absent) hub model and before a run folder is made
+    assert main(["train", "--data", str(tmp_path / "nope"), "--run-dir", str(tmp_path / "r2")]) == 2
+    assert "nope is not a turkish-clip cache folder" in capsys.readouterr().err
+    assert not (tmp_path / "r").exists() and not (tmp_path / "r2").exists()
     assert main(["train", "--set", "bogus=1"]) == 2
     assert "unknown option 'bogus'" in capsys.readouterr().err
 
