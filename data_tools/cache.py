@@ -267,19 +267,23 @@ def write_captions(data_dir: str | Path, chunks: Iterable[pd.DataFrame | pa.Tabl
     """Stream caption chunks into captions.parquet (atomically) and record manifest["captions"].
 
     `info` (sources, options, stats) is completed with count and sha256. Creates the folder and manifest.
+    Crash-safe: the old captions entry leaves the manifest before the file is replaced, so a run killed in
+    between leaves no entry (readers refuse the folder) rather than the old hash on new rows.
     """
     data_dir = Path(data_dir)
     data_dir.mkdir(parents=True, exist_ok=True)
     manifest = read_manifest(data_dir) if (data_dir / MANIFEST).exists() else new_manifest()
-    path = data_dir / CAPTIONS
     count = 0
-    with atomic_path(path) as tmp:
+    with atomic_path(data_dir / CAPTIONS) as tmp:
         with pq.ParquetWriter(tmp, CAPTIONS_SCHEMA) as writer:
             for chunk in chunks:
                 chunk = captions_arrow(chunk)
                 writer.write_table(chunk, row_group_size=ROW_GROUP)
                 count += chunk.num_rows
-    info = {**info, "count": count, "sha256": file_sha256(path)}
+        sha256 = file_sha256(tmp)
+        if manifest.pop("captions", None) is not None:
+            write_manifest(data_dir, manifest)
+    info = {**info, "count": count, "sha256": sha256}
     manifest["captions"] = info
     write_manifest(data_dir, manifest)
     return info
@@ -305,6 +309,7 @@ def write_dataset(data_dir: str | Path, table: pd.DataFrame, vectors: np.ndarray
         bad = int(np.argwhere(~np.isfinite(vectors))[0][0])
         raise InputError(f"teacher vector of caption_id {table['caption_id'].iloc[bad]} is not finite")
     captions = write_captions(data_dir, [table], {"sources": [], "options": {}})
+    update_manifest(data_dir, translation=None, teacher=None)  # a kill below must not leave old entries on new files
     full = table.copy()
     full["mt_backend"] = full["mt_backend"] if "mt_backend" in full else translation_info.get("backend", "")
     full["mt_model"] = full["mt_model"] if "mt_model" in full else translation_info.get("model", "")

@@ -71,7 +71,7 @@ def _translate_args(p: argparse.ArgumentParser, prefix: str = "") -> None:
     g.add_argument("--text-column", help="backend import: the translation column (default: the target language)")
 
 
-def _embed_args(p: argparse.ArgumentParser) -> None:
+def _embed_args(p: argparse.ArgumentParser, prefix: str = "") -> None:
     d = EmbedConfig()
     g = p.add_argument_group("teacher vectors")
     g.add_argument("--teacher", default=d.teacher,
@@ -83,6 +83,8 @@ def _embed_args(p: argparse.ArgumentParser) -> None:
                    help="captions per resumable shard (default: %(default)s)")
     g.add_argument("--fp16", action=argparse.BooleanOptionalAction, default=None,
                    help="compute in fp16 (default: on CUDA only)")
+    g.add_argument(f"--{prefix}max-length", dest="teacher_max_length", type=int, metavar="N",
+                   help="hf-mean-pool teachers: most tokens per caption (default: 128; CLIP teachers use 77)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -103,7 +105,7 @@ def build_parser() -> argparse.ArgumentParser:
         if name in ("translate", "prepare"):
             _translate_args(p, prefix="mt-" if name == "prepare" else "")
         if name in ("embed", "prepare"):
-            _embed_args(p)
+            _embed_args(p, prefix="teacher-" if name == "prepare" else "")
         if name in ("translate", "embed"):
             p.add_argument("--limit", type=int, metavar="N", help="compute only the shards covering the first N "
                            "captions and stop (the step stays resumable)")
@@ -129,7 +131,8 @@ def _configs(args) -> tuple[CaptionsConfig | None, TranslateConfig | None, Embed
             import_path=args.import_path, text_column=args.text_column)
     if args.command in ("embed", "prepare"):
         embed = EmbedConfig(teacher=args.teacher, kind=args.kind, dtype=args.dtype, batch_size=args.batch_size,
-                            shard_size=args.shard_size, device=args.device, fp16=args.fp16)
+                            shard_size=args.shard_size, device=args.device, fp16=args.fp16,
+                            max_length=args.teacher_max_length)
     return captions, translate, embed
 
 

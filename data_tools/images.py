@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
+import struct
 from pathlib import Path
 from typing import Iterable, Iterator, Union
 
@@ -26,6 +27,10 @@ CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
 IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif"})
 
 ImageInput = Union[str, "os.PathLike[str]", Image.Image]
+# What PIL raises for a bad file (UnidentifiedImageError is an OSError; the rest come from plugins' parsers).
+# MemoryError and the like are not the file's fault and propagate.
+BAD_IMAGE_ERRORS = (OSError, ValueError, SyntaxError, EOFError, IndexError, TypeError, struct.error,
+                    Image.DecompressionBombError)
 
 
 def load_image(image: ImageInput, *, exif_transpose: bool = False) -> Image.Image:
@@ -49,7 +54,7 @@ def load_image(image: ImageInput, *, exif_transpose: bool = False) -> Image.Imag
             return loaded.copy() if loaded is opened else loaded
     except InputError:
         raise
-    except Exception as exc:  # any decoder failure means the same to the user: this file is not a usable image
+    except BAD_IMAGE_ERRORS as exc:  # any of these means the same to the user: this file is not a usable image
         detail = str(exc).splitlines()[0][:160] if str(exc) else ""
         raise InputError(
             f"image {path} cannot be read ({type(exc).__name__}: {detail}); "
@@ -63,7 +68,7 @@ def _apply_exif(image: Image.Image, name: object, exif_transpose: bool) -> Image
         return image
     try:
         return ImageOps.exif_transpose(image)
-    except Exception as exc:
+    except (*BAD_IMAGE_ERRORS, KeyError) as exc:
         raise InputError(f"image {name} has unreadable EXIF orientation data ({type(exc).__name__}: {exc}); "
                          "re-save the image or pass exif_transpose=False") from exc
 

@@ -69,9 +69,12 @@ class EmbedConfig:
     shard_size: int = 4096
     device: str | None = None
     fp16: bool | None = None  # compute in fp16 (default: on CUDA only)
+    max_length: int | None = None  # hf-mean-pool: most tokens per caption (default 128); CLIP teachers use 77
 
     def key(self) -> dict:
-        return {"teacher": self.teacher, "kind": self.kind, "dtype": self.dtype}
+        """The options that change the vectors; max_length only when set, so older caches still match."""
+        key = {"teacher": self.teacher, "kind": self.kind, "dtype": self.dtype}
+        return key if self.max_length is None else {**key, "max_length": self.max_length}
 
 
 # ---------------------------------------------------------------- captions
@@ -124,7 +127,7 @@ def build_captions(data_dir: str | Path, inputs: Sequence[str | Path] = (), karp
     with folder_lock(data_dir):
         info = cache.write_captions(data_dir, [table], {"sources": config.inputs, "options": options,
                                                         "stats": stats.to_dict()})
-        if old and old.get("sha256") != info["sha256"]:
+        if (old or {}).get("sha256") != info["sha256"]:  # no old entry: new folder, or a rewrite was killed
             _remove_downstream(data_dir)
     return StepOutcome("captions", "done", info["count"], computed_rows=info["count"],
                        seconds=time.perf_counter() - t0, outputs=[str(output), str(data_dir / cache.MANIFEST)],
@@ -208,7 +211,8 @@ def embed_captions(data_dir: str | Path, config: EmbedConfig | None = None, *, f
     def load() -> dict:
         from data_tools.teacher import load_teacher
 
-        state["teacher"] = load_teacher(config.teacher, device=config.device, fp16=config.fp16, kind=config.kind)
+        state["teacher"] = load_teacher(config.teacher, device=config.device, fp16=config.fp16, kind=config.kind,
+                                        max_length=config.max_length)
         return state["teacher"].info()
 
     def compute(shard, chunk: pa.Table) -> np.ndarray:

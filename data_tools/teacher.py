@@ -16,12 +16,14 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from data_tools.batching import length_sorted_batches
 from data_tools.clip_tokens import ClipTokenizer, pad
 from data_tools.clip_towers import HFClip, OpenAIClip, is_openai_name_or_file, load_clip, package_version, pick_device
 from data_tools.errors import InputError, UserError, model_not_found
 
 log = logging.getLogger(__name__)
 KINDS = ("openai-clip", "hf-clip", "hf-mean-pool")
+MEAN_POOL_MAX_LENGTH = 128  # hf-mean-pool default: most tokens per caption (CLIP teachers have their own 77)
 
 
 def _check_texts(texts: Sequence[str]) -> list[str]:
@@ -34,12 +36,9 @@ def _check_texts(texts: Sequence[str]) -> list[str]:
 
 def _sorted_batches(lengths: Sequence[int], batch_size: int, progress: bool, desc: str):
     """Indices in batches of similar length, longest first (an out-of-memory shows up at once)."""
-    if batch_size < 1:
-        raise UserError(f"batch_size must be >= 1, got {batch_size}")
-    order = np.argsort(-np.asarray(lengths, dtype=np.int64), kind="stable")
-    with tqdm(total=len(order), unit="caption", desc=desc, disable=not progress) as bar:
-        for start in range(0, len(order), batch_size):
-            batch = order[start : start + batch_size]
+    batches = length_sorted_batches(lengths, batch_size)
+    with tqdm(total=len(lengths), unit="caption", desc=desc, disable=not progress) as bar:
+        for batch in batches:
             yield batch
             bar.update(len(batch))
 
@@ -81,9 +80,12 @@ class MeanPoolTeacher:
 
     kind = "hf-mean-pool"
 
-    def __init__(self, name_or_path: str, device=None, fp16: bool | None = None, max_length: int = 128):
+    def __init__(self, name_or_path: str, device=None, fp16: bool | None = None,
+                 max_length: int = MEAN_POOL_MAX_LENGTH):
         from transformers import AutoModel, AutoTokenizer
 
+        if max_length < 1:
+            raise UserError(f"max_length must be >= 1, got {max_length}")
         self.device = pick_device(device)
         fp16 = self.device.type == "cuda" if fp16 is None else fp16
         try:
@@ -137,10 +139,12 @@ def _hf_model_type(name_or_path: str) -> str:
 
 
 def load_teacher(name_or_path: str | os.PathLike = "ViT-B/32", device=None, fp16: bool | None = None, *,
-                 kind: str | None = None, download_root=None) -> Teacher | MeanPoolTeacher:
+                 kind: str | None = None, download_root=None,
+                 max_length: int | None = None) -> Teacher | MeanPoolTeacher:
     """A teacher by OpenAI name/.pt, HF CLIP id/folder, or (kind="hf-mean-pool") any HF text encoder.
 
-    fp16 defaults to True on CUDA, False on CPU; device defaults to CUDA when present.
+    fp16 defaults to True on CUDA, False on CPU; device defaults to CUDA when present. max_length (tokens per
+    caption, default 128) is for hf-mean-pool only: CLIP teachers always use CLIP's context length.
     """
     if kind is not None and kind not in KINDS:
         raise UserError(f"unknown teacher kind {kind!r}; choose one of {', '.join(KINDS)}")
@@ -151,7 +155,11 @@ def load_teacher(name_or_path: str | os.PathLike = "ViT-B/32", device=None, fp16
         else:
             kind = "hf-clip" if _hf_model_type(name) == "clip" else "hf-mean-pool"
     if kind == "hf-mean-pool":
-        teacher = MeanPoolTeacher(name, device=device, fp16=fp16)
+        length = MEAN_POOL_MAX_LENGTH if max_length is None else max_length
+        teacher = MeanPoolTeacher(name, device=device, fp16=fp16, max_length=length)
+    elif max_length is not None:
+        raise UserError(f"--max-length is for hf-mean-pool teachers only; {name} is {kind}, which always uses "
+                        f"CLIP's context length: drop --max-length")
     else:
         clip = load_clip(name, device=device, fp16=fp16, download_root=download_root)
         if clip.kind != kind:

@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Sequence
 
+from data_tools.batching import length_sorted_batches
 from data_tools.errors import InputError, ModelNotFoundError, UserError, model_not_found
 
 
@@ -87,15 +88,7 @@ class Translator:
 
     def batches(self, lengths: list[int], batch_size: int) -> list[list[int]]:
         """Indices grouped longest first: at most batch_size sentences and max_batch_tokens padded tokens each."""
-        order = sorted(range(len(lengths)), key=lambda k: -lengths[k])  # stable: ties keep input order
-        budget, groups, current = self.options.max_batch_tokens, [], []
-        for k in order:
-            longest = lengths[current[0]] if current else lengths[k]
-            if current and (len(current) >= batch_size or (budget and (len(current) + 1) * longest > budget)):
-                groups.append(current)
-                current = []
-            current.append(k)
-        return groups + ([current] if current else [])
+        return [b.tolist() for b in length_sorted_batches(lengths, batch_size, self.options.max_batch_tokens)]
 
     def _generate(self, batch_ids: list[list[int]], max_new: int) -> list[list[int]]:
         raise NotImplementedError

@@ -6,6 +6,7 @@ import json
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
 from data_tools import cache
@@ -154,3 +155,54 @@ def test_outputs_of_older_captions_are_refused(dataset):
     cache.write_captions(data_dir, [table.assign(en=table["en"] + "!")], {"sources": []})
     assert "computed from other captions" in _error(cache.load_teacher_vectors, data_dir)
     assert "computed from other captions" in _error(cache.load_table, data_dir, "translations")
+
+
+class Killed(BaseException):
+    """A kill between two writes (not an Exception, so nothing on the way swallows it)."""
+
+
+@pytest.mark.parametrize("kill_at", ["after the captions replace", "in the manifest write after it"])
+def test_captions_rewrite_killed_midway_leaves_no_stale_pairing(dataset, monkeypatch, kill_at):
+    data_dir, table, _ = dataset
+    real_replace, real_write = cache.os.replace, cache.write_manifest
+
+    def replace(src, dst):
+        real_replace(src, dst)
+        if kill_at.startswith("after") and str(dst).endswith(cache.CAPTIONS):
+            raise Killed
+
+    def write_manifest(folder, manifest):
+        if not kill_at.startswith("after") and "captions" in manifest and (data_dir / "manifest.json").exists() \
+                and "captions" not in cache.read_manifest(data_dir):
+            raise Killed  # the entry was dropped, the file replaced, and the new entry never lands
+        real_write(folder, manifest)
+
+    monkeypatch.setattr(cache.os, "replace", replace)
+    monkeypatch.setattr(cache, "write_manifest", write_manifest)
+    shuffled = table.assign(en=table["en"].iloc[::-1].to_numpy())  # same row count, rows no longer line up
+    with pytest.raises(Killed):
+        cache.write_captions(data_dir, [shuffled], {"sources": []})
+    monkeypatch.undo()
+
+    assert pq.read_table(data_dir / cache.CAPTIONS)["en"].to_pylist() == shuffled["en"].tolist()  # replaced
+    assert "captions" not in cache.read_manifest(data_dir)
+    for error in (_error(cache.load_teacher_vectors, data_dir), _error(cache.load_table, data_dir, "translations")):
+        assert "has no captions step yet" in error and "python -m data_tools captions" in error
+
+
+def test_write_dataset_killed_before_its_manifest_leaves_no_old_entries(dataset, monkeypatch):
+    data_dir, table, vectors = dataset
+    real_replace = cache.os.replace
+
+    def replace(src, dst):
+        real_replace(src, dst)
+        if str(dst).endswith(cache.TEACHER):
+            raise Killed  # new vectors on disk, their manifest entry never written
+
+    monkeypatch.setattr(cache.os, "replace", replace)
+    with pytest.raises(Killed):
+        cache.write_dataset(data_dir, table.assign(tr="başka"), -vectors, teacher_info={**TEACHER, "model": "other"},
+                            translation_info=TRANSLATION)
+    monkeypatch.undo()
+    assert "has no teacher step yet" in _error(cache.load_teacher_vectors, data_dir)
+    assert "has no translation step yet" in _error(cache.load_table, data_dir, "translations")

@@ -145,3 +145,17 @@ def test_embed_resumes_after_sigkill_identical(tmp_path, coco_sample_json, tiny_
     out = _finish(_cli(["embed", "--data-dir", folders["killed"], *embed]))
     assert "teacher: already done" in out and "nothing to do" in out
     assert (tmp_path / "killed" / "teacher.npy").stat().st_mtime_ns == mtime
+
+
+def test_embed_max_length_reaches_the_teacher(capsys, tmp_path, coco_sample_json, tiny_openai_clip_pt):
+    data = str(tmp_path / "d")
+    assert main(["captions", "--data-dir", data, "--limit", "20", str(coco_sample_json)]) == 0
+    line = _error(capsys, ["embed", "--data-dir", data, "--teacher", str(tiny_openai_clip_pt), "--max-length", "16"])
+    assert "--max-length is for hf-mean-pool teachers only" in line
+    from data_tools.cli import _configs, build_parser
+
+    args = build_parser().parse_args(["prepare", "--data-dir", data, "--teacher-max-length", "16", "--max-length", "40",
+                                      str(coco_sample_json)])
+    _, translate, embed = _configs(args)
+    assert embed.max_length == 16 and translate.max_length == 40  # prepare: --max-length stays the translation's
+    assert _configs(build_parser().parse_args(["embed", "--data-dir", data]))[2].max_length is None

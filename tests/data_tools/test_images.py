@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image
+from PIL import Image, ImageFile, ImageOps
 
 from data_tools.errors import InputError
 from data_tools.images import (
@@ -242,3 +242,26 @@ def test_iter_image_files_lists_images_only(tmp_path):
 def test_module_does_not_import_torch():
     code = "import sys, data_tools.images; sys.exit('torch' in sys.modules or 'torchvision' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code], cwd=REPO).returncode == 0
+
+
+@pytest.mark.parametrize("step", ["decode", "exif"])
+def test_out_of_memory_is_not_reported_as_a_corrupt_image(tmp_path, monkeypatch, step):
+    path = tmp_path / "cat.jpg"
+    path.write_bytes((DEMO / "cat.jpg").read_bytes())
+
+    def out_of_memory(*args, **kwargs):
+        raise MemoryError("cannot allocate the pixels")
+
+    if step == "decode":
+        monkeypatch.setattr(ImageFile.ImageFile, "load", out_of_memory)
+    else:
+        monkeypatch.setattr(ImageOps, "exif_transpose", out_of_memory)
+    with pytest.raises(MemoryError, match="cannot allocate"):
+        load_image(path, exif_transpose=True)
+
+
+def test_decompression_bomb_is_a_bad_image(tmp_path, monkeypatch):
+    path = tmp_path / "big.png"
+    Image.new("RGB", (64, 64)).save(path)
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 100)  # 64×64 > 2 × 100: PIL refuses it as a bomb
+    assert "DecompressionBombError" in _assert_input_error_names(path)

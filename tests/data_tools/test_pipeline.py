@@ -172,6 +172,23 @@ def test_build_captions_is_idempotent_and_guards_options(captions_dir, coco_samp
     assert pipeline.build_captions(captions_dir, [coco_sample_json], exclude=None, force=True).rows == 300
 
 
+def test_build_captions_after_a_killed_rewrite_removes_the_stale_steps(captions_dir, coco_sample_json, monkeypatch):
+    Calls().step(captions_dir).run()
+    real_replace = cache.os.replace
+
+    def replace(src, dst):
+        real_replace(src, dst)
+        if str(dst).endswith(cache.CAPTIONS):
+            raise KeyboardInterrupt("killed")  # new captions on disk, their manifest entry never written
+
+    monkeypatch.setattr(cache.os, "replace", replace)
+    with pytest.raises(KeyboardInterrupt):
+        pipeline.build_captions(captions_dir, [coco_sample_json], exclude=None, force=True)
+    monkeypatch.undo()
+    assert pipeline.build_captions(captions_dir, [coco_sample_json], exclude=None).status == "done"
+    assert "teacher" not in cache.read_manifest(captions_dir) and not (captions_dir / cache.TEACHER).exists()
+
+
 def test_build_captions_refuses_a_foreign_folder(tmp_path, coco_sample_json):
     (tmp_path / "notes.txt").write_text("mine")
     with pytest.raises(InputError, match="is not empty and is not a turkish-clip cache"):
@@ -280,3 +297,19 @@ def test_translate_resumes_after_sigkill_identical(tmp_path, coco_sample_json, t
     ref, resumed = ((tmp_path / k / "translations.parquet").read_bytes() for k in ("reference", "killed"))
     assert ref == resumed
     assert cache.load_table(tmp_path / "killed", "translations")["tr"].str.len().gt(0).sum() > 40
+
+
+def test_embed_max_length_is_an_option_of_the_step(captions_dir, tiny_bert_dir):
+    from data_tools.teacher import load_teacher
+
+    config = pipeline.EmbedConfig(teacher=str(tiny_bert_dir), kind="hf-mean-pool", dtype="float32", max_length=6)
+    assert pipeline.embed_captions(captions_dir, config).status == "done"
+    info = cache.read_manifest(captions_dir)["teacher"]
+    assert info["key"]["max_length"] == 6 and info["options"]["max_length"] == 6 and info["context_length"] == 6
+    en = cache.load_table(captions_dir, columns=["en"])["en"].tolist()
+    expected = load_teacher(tiny_bert_dir, kind="hf-mean-pool", device="cpu", max_length=6).encode(en)
+    assert np.abs(cache.load_teacher_vectors(captions_dir) - expected).max() <= 1e-5
+    with pytest.raises(UserError, match=r"computed with other options \(max_length: 6 → 8\).*--overwrite"):
+        pipeline.embed_captions(captions_dir, config, max_length=8)
+    assert pipeline.embed_captions(captions_dir, config).status == "already done"
+    assert "max_length" not in pipeline.EmbedConfig().key()  # caches made before the option still match

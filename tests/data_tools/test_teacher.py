@@ -224,3 +224,22 @@ def test_hf_mean_pool_teacher(tmp_path, captions):
     assert teacher.info()["kind"] == "hf-mean-pool" and teacher.info()["normalized"] is False
     assert load_teacher(tmp_path / "enc", device="cpu").kind == "hf-mean-pool"  # detected from config.json
 
+
+
+def test_hf_mean_pool_max_length_truncates_and_is_refused_for_clip(tiny_bert_dir, tiny_openai_clip_pt, captions):
+    short = load_teacher(tiny_bert_dir, kind="hf-mean-pool", device="cpu", max_length=5)
+    default = load_teacher(tiny_bert_dir, device="cpu")
+    assert short.info()["context_length"] == 5 and default.info()["context_length"] == 128
+    texts = captions[:20]
+    enc = short.tokenizer(texts, truncation=True, max_length=5, padding=True, return_tensors="pt")
+    with torch.inference_mode():
+        states = short.model(**enc).last_hidden_state  # [20, 5, 32]
+    mask = enc["attention_mask"].unsqueeze(-1).float()  # [20, 5, 1]
+    expected = ((states * mask).sum(1) / mask.sum(1)).numpy()
+    vectors = short.encode(texts, batch_size=4)
+    assert np.abs(vectors - expected).max() <= 1e-5
+    assert np.abs(vectors - default.encode(texts, batch_size=4)).max() > 1e-3  # the cap changes the vectors
+    with pytest.raises(UserError, match="--max-length is for hf-mean-pool teachers only.*drop --max-length"):
+        load_teacher(tiny_openai_clip_pt, device="cpu", max_length=5)
+    with pytest.raises(UserError, match="max_length must be >= 1, got 0"):
+        load_teacher(tiny_bert_dir, kind="hf-mean-pool", device="cpu", max_length=0)
