@@ -169,7 +169,8 @@ def _template_options(suppress: bool) -> argparse.ArgumentParser:
     templates.add_argument("--no-templates", action="store_true", default=argparse.SUPPRESS if suppress else False,
                            help="encode the bare labels, no prompt ensemble")
     templates.add_argument("--template", action="append", metavar="TEXT",
-                           help=f"prompt template with {{}} for the label (repeatable; default: {', '.join(TEMPLATES)})")
+                           help=f"prompt template with {{}} for the label (repeatable; default: the {len(TEMPLATES)} "
+                                f"templates of evaluation/labels/templates.tsv, e.g. {TEMPLATES[0]!r})")
     return templates
 
 
@@ -219,10 +220,9 @@ def _templates(args) -> tuple[str, ...] | None:
     if args.no_templates:
         return None
     if args.template:
-        bad = [t for t in args.template if t.count("{}") != 1]
-        if bad:
-            raise InputError(f"template {bad[0]!r} must contain {{}} exactly once (where the label goes)")
-        return tuple(args.template)
+        from turkish_clip.zeroshot import check_templates
+
+        return tuple(check_templates(args.template))
     return TEMPLATES
 
 

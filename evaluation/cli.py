@@ -193,8 +193,10 @@ def run(args) -> str:
         dataset = load_retrieval_set(args)
     else:
         dataset, turkish, english = load_zero_shot_set(args, cache)
-        if args.template and any(t.count("{}") != 1 for t in args.template):
-            raise InputError("each --template must contain {} exactly once (where the class name goes)")
+        if args.template:
+            from turkish_clip.zeroshot import check_templates
+
+            check_templates(args.template)  # "bir {} {x}" or "{} {": one line naming the template
     model = inference.TurkishCLIP(args.model, args.head, args.clip, device=args.device, batch_size=args.batch_size,
                                   image_batch_size=args.image_batch_size)
     model.check_models()

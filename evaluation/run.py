@@ -17,9 +17,10 @@ from tqdm.auto import tqdm
 from evaluation.classification import ClassificationSet
 from evaluation.datasets import RetrievalSet
 from evaluation.image_cache import SHARD_SIZE, embed_images
-from evaluation.labels import fill_templates, templates
-from evaluation.metrics import class_embeddings, fidelity
+from evaluation.labels import templates
+from evaluation.metrics import fidelity
 from evaluation.report import retrieval_entry, zero_shot_entry
+from turkish_clip.zeroshot import label_vectors
 
 log = logging.getLogger(__name__)
 TEXT_CHUNK = 2048  # texts per progress-bar step (each chunk is still length-batched inside the encoder)
@@ -97,20 +98,13 @@ def evaluate_retrieval(dataset: RetrievalSet, model, clip_teacher=None, cache_di
     return results
 
 
-def _class_vectors(encode, names: Sequence[str], template_list: Sequence[str]) -> np.ndarray:
-    """Prompt-ensembled class vectors [n_classes, dim]: every template filled with every name, averaged CLIP-style."""
-    prompts = fill_templates(list(names), list(template_list))  # [n_classes][n_templates]
-    flat = [p for row in prompts for p in row]
-    vectors = encode(flat)  # [n_classes * n_templates, dim]
-    return class_embeddings(vectors.reshape(len(names), len(template_list), -1))
-
-
 def evaluate_zero_shot(dataset: ClassificationSet, model, clip_teacher=None,
                        cache_dir: Path | str = "results/cache", *, names_tr: Sequence[str] | None = None,
                        names_en: Sequence[str] | None = None, templates_tr: Sequence[str] | None = None,
                        templates_en: Sequence[str] | None = None, ks: Sequence[int] = (1, 5),
                        progress: bool = True, shard_size: int | None = None) -> dict:
-    """Top-1/top-5 zero-shot accuracy of the three baselines, prompts averaged CLIP-style.
+    """Top-1/top-5 zero-shot accuracy of the three baselines, prompts averaged CLIP-style by the function that
+    `inference.py classify` uses (`turkish_clip.zeroshot.label_vectors`): the evaluated classifier is the shipped one.
 
     names_tr: Turkish class names in label order (default: dataset.classes); names_en: English names for the
     upper bound (none: no "clip_en" row). Templates default to the shipped Turkish / English lists.
@@ -123,15 +117,16 @@ def evaluate_zero_shot(dataset: ClassificationSet, model, clip_teacher=None,
     templates_en = list(templates_en) if templates_en else templates("en")
     images = _image_vectors(dataset.image_paths, model, cache_dir, dataset.name, progress, shard_size)
     teacher = clip_teacher if clip_teacher is not None else clip_text_teacher(model)
-    student = _class_vectors(lambda t: encode_student(model, t, progress, "student (Turkish prompts)"),
-                             names_tr, templates_tr)
-    clip_tr = _class_vectors(lambda t: encode_clip(teacher, t, progress, "CLIP text (Turkish prompts)"),
-                             names_tr, templates_tr)
+    # the prompt ensemble of `inference.py classify` (turkish_clip.zeroshot.label_vectors), for every row
+    student = label_vectors(lambda t: encode_student(model, t, progress, "student (Turkish prompts)"),
+                            names_tr, templates_tr)
+    clip_tr = label_vectors(lambda t: encode_clip(teacher, t, progress, "CLIP text (Turkish prompts)"),
+                            names_tr, templates_tr)
     models = {"student": zero_shot_entry(images.vectors, student, dataset.labels, ks),
               "clip_tr": zero_shot_entry(images.vectors, clip_tr, dataset.labels, ks)}
     if names_en is not None:
-        clip_en = _class_vectors(lambda t: encode_clip(teacher, t, progress, "CLIP text (English prompts)"),
-                                 names_en, templates_en)
+        clip_en = label_vectors(lambda t: encode_clip(teacher, t, progress, "CLIP text (English prompts)"),
+                                names_en, templates_en)
         models["clip_en"] = zero_shot_entry(images.vectors, clip_en, dataset.labels, ks)
     info = {**dataset.info(), "image_cache": images.info(), "models": describe_models(model, teacher),
             "templates": {"tr": templates_tr, "en": templates_en if names_en is not None else None},

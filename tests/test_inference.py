@@ -84,7 +84,12 @@ def test_cli_search_writes_a_contact_sheet(tiny_env, tmp_path, capsys):
 @pytest.mark.parametrize("argv, message", [
     (["classify", "--images", "demo/images", "--labels", ""], "label #1 is empty"),
     (["search", "--images", "demo/images", "--query", " "], "query is empty"),
-    (["classify", "--images", "no/such.jpg", "--labels", "kedi"], "no/such.jpg does not exist"),
+    (["classify", "--images", "no/such.jpg", "--labels", "kedi", "roket"], "no/such.jpg does not exist"),
+    (["classify", "--images", "demo/images", "--labels", "kedi"], "only 1 label given ('kedi'); give at least 2"),
+    (["classify", "--images", "demo/images", "--labels", "kedi", "roket", "--template", "bir {} {x}"],
+     "template 'bir {} {x}' must contain {} exactly once"),
+    (["classify", "--images", "demo/images", "--labels", "kedi", "roket", "--template", "bir {} {"],
+     "template 'bir {} {' is not valid"),
 ])
 def test_cli_bad_input_is_one_line(tiny_env, capsys, argv, message):
     assert inference.main(argv) == 2

@@ -1,5 +1,7 @@
 """Text -> image search over a folder: the folder is embedded once into an index file that is refreshed when
-files are added, removed or changed (by size and modification time); unreadable images are skipped with a warning.
+files are added, removed or changed (by size and modification time); unreadable images are skipped with a warning
+and remembered in the index (by size and modification time too), so they are not decoded again until they change.
+A damaged index file is ignored with a warning and rebuilt.
 """
 from __future__ import annotations
 
@@ -7,12 +9,15 @@ import hashlib
 import json
 import logging
 import os
+import zipfile
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 from tqdm.auto import tqdm
 
+from data_tools.cache import atomic_path
 from data_tools.errors import InputError
 from data_tools.images import IMAGE_EXTENSIONS, iter_image_files, preprocess
 
@@ -67,36 +72,52 @@ def default_index_path(folder: Path, key: dict) -> Path:
     return root / "index" / f"{folder.resolve().name or 'root'}-{digest}.npz"
 
 
-def _read(index_path: Path, key: dict) -> dict[str, tuple[int, int, np.ndarray]]:
-    """{relative path: (size, mtime_ns, vector)} of a stored index made by the same model; {} if none or stale."""
+@dataclass
+class _Stored:
+    """What an index file remembers: vectors of readable files and the stat + reason of unreadable ones."""
+
+    vectors: dict[str, tuple[int, int, np.ndarray]] = field(default_factory=dict)  # path: (size, mtime_ns, vector)
+    skipped: dict[str, tuple[int, int, str]] = field(default_factory=dict)  # path: (size, mtime_ns, warning)
+
+
+# what a damaged index file raises from np.load / zipfile / json; any of them means "rebuild it"
+_UNREADABLE = (OSError, EOFError, ValueError, KeyError, TypeError, AttributeError, zipfile.BadZipFile, zlib.error)
+
+
+def _read(index_path: Path, key: dict) -> _Stored:
+    """The stored index made by the same model; empty if there is none, it is stale, or it cannot be read."""
     if not index_path.is_file():
-        return {}
+        return _Stored()
     try:
         with np.load(index_path, allow_pickle=False) as data:
             meta = json.loads(str(data["meta"]))
-            if meta.get("format") != FORMAT or meta.get("version") != VERSION or meta.get("key") != key:
+            if (not isinstance(meta, dict) or meta.get("format") != FORMAT or meta.get("version") != VERSION
+                    or meta.get("key") != key):
                 log.info("index %s was made by another model or format: rebuilding it", index_path)
-                return {}
-            return {p: (int(s), int(m), v) for p, s, m, v in
-                    zip(data["paths"].tolist(), data["sizes"], data["mtimes"], data["vectors"])}
-    except (OSError, ValueError, KeyError) as error:
-        log.warning("index %s is unreadable (%s): rebuilding it", index_path, type(error).__name__)
-        return {}
+                return _Stored()
+            vectors = {p: (int(s), int(m), v) for p, s, m, v in
+                       zip(data["paths"].tolist(), data["sizes"], data["mtimes"], data["vectors"])}
+            skipped = {p: (int(s), int(m), str(why)) for p, (s, m, why) in meta.get("skipped", {}).items()}
+            return _Stored(vectors, skipped)
+    except _UNREADABLE as error:
+        log.warning("image index %s is unreadable (%s: %s): ignoring it and rebuilding it",
+                    index_path, type(error).__name__, error)
+        return _Stored()
 
 
-def _write(index_path: Path, key: dict, paths: list[str], stats: list[tuple[int, int]], vectors: np.ndarray) -> None:
-    """Atomic write (temporary file, then rename); a read-only cache folder only costs a warning."""
-    meta = json.dumps({"format": FORMAT, "version": VERSION, "key": key})
-    tmp = index_path.with_name(index_path.name + ".tmp.npz")
+def _write(index_path: Path, key: dict, paths: list[str], stats: list[tuple[int, int]], vectors: np.ndarray,
+           skipped: dict[str, tuple[int, int, str]]) -> None:
+    """Atomic, fsynced write (a per-process temporary file, then rename); a read-only cache folder only warns."""
+    meta = json.dumps({"format": FORMAT, "version": VERSION, "key": key,
+                       "skipped": {p: list(entry) for p, entry in skipped.items()}})
     try:
         index_path.parent.mkdir(parents=True, exist_ok=True)
         sizes = np.asarray([s for s, _ in stats], np.int64)
         mtimes = np.asarray([m for _, m in stats], np.int64)
-        np.savez(tmp, meta=np.asarray(meta), paths=np.asarray(paths, dtype=str), sizes=sizes, mtimes=mtimes,
-                 vectors=vectors.astype(np.float32))
-        os.replace(tmp, index_path)
+        with atomic_path(index_path) as tmp, open(tmp, "wb") as f:  # a file object: savez adds no ".npz"
+            np.savez(f, meta=np.asarray(meta), paths=np.asarray(paths, dtype=str), sizes=sizes, mtimes=mtimes,
+                     vectors=vectors.astype(np.float32))
     except OSError as error:
-        tmp.unlink(missing_ok=True)
         log.warning("could not write the image index %s (%s); the folder will be embedded again next time",
                     index_path, error)
 
@@ -115,15 +136,20 @@ def index_folder(folder: str | os.PathLike, encoder: ImageEncoder, *, index_path
     rel = [f.relative_to(folder).as_posix() for f in files]
     stats = [(f.stat().st_size, f.stat().st_mtime_ns) for f in files]
     vectors = np.zeros((len(files), encoder.dim), np.float32)  # [n, dim]
+    ok = np.ones(len(files), bool)
+    skipped: dict[str, tuple[int, int, str]] = {}  # unreadable now: remembered until the file changes
     todo = []
     for i, (name, stat) in enumerate(zip(rel, stats)):
-        old = stored.get(name)
+        old, bad = stored.vectors.get(name), stored.skipped.get(name)
         if old is not None and (old[0], old[1]) == stat:
             vectors[i] = old[2]
+        elif bad is not None and (bad[0], bad[1]) == stat:  # failed before and unchanged: don't decode it again
+            log.warning("skipping %s (unchanged since it failed)", bad[2])
+            ok[i] = False
+            skipped[name] = bad
         else:
             todo.append(i)
-    ok = np.ones(len(files), bool)
-    skipped = []
+    remembered = len(skipped)
     size = batch_size or encoder.batch_size
     with tqdm(total=len(todo), unit="image", desc="embedding images", disable=not progress or not todo) as bar:
         for start in range(0, len(todo), size):
@@ -135,19 +161,20 @@ def index_folder(folder: str | os.PathLike, encoder: ImageEncoder, *, index_path
                 except InputError as error:
                     log.warning("skipping %s", error)
                     ok[i] = False
-                    skipped.append(rel[i])
+                    skipped[rel[i]] = (*stats[i], str(error))
             if chunk:
                 vectors[chunk] = encoder.encode_pixels(np.stack(pixels))  # [b, dim]
             bar.update(len(todo[start:start + size]))
-    changed = len(todo) > 0 or set(stored) != set(rel)
     keep = np.flatnonzero(ok)
     paths, vectors, stats = [rel[i] for i in keep], vectors[keep], [stats[i] for i in keep]
+    changed = len(todo) > 0 or set(stored.vectors) != set(paths) or set(stored.skipped) != set(skipped)
     if changed or not index_path.is_file():
-        _write(index_path, key, paths, stats, vectors)
-    counts = {"images": len(paths), "reused": len(files) - len(todo), "embedded": len(todo) - len(skipped),
-              "removed": len(set(stored) - set(rel)), "skipped": len(skipped)}
+        _write(index_path, key, paths, stats, vectors, skipped)
+    counts = {"images": len(paths), "reused": len(files) - len(todo) - remembered,
+              "embedded": len(todo) - (len(skipped) - remembered),
+              "removed": len(set(stored.vectors) - set(rel)), "skipped": len(skipped)}
     log.info("index %s: %s", index_path, ", ".join(f"{v} {k}" for k, v in counts.items()))
     if not paths:
-        raise InputError(f"none of the {len(files)} images in {folder} could be read (first: {folder / skipped[0]}); "
-                         f"replace or remove them")
-    return ImageIndex(folder, paths, vectors, index_path, counts, skipped)
+        raise InputError(f"none of the {len(files)} images in {folder} could be read "
+                         f"(first: {folder / min(skipped)}); replace or remove them")
+    return ImageIndex(folder, paths, vectors, index_path, counts, sorted(skipped))

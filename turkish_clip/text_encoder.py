@@ -37,8 +37,28 @@ def l2_normalize(vectors: np.ndarray) -> np.ndarray:
     return vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), np.float32(1e-12))
 
 
+def trained_max_length(meta: dict, model_dir: str) -> int | None:
+    """The max_length the student was trained (and `distill evaluate`d) with, from its student.json; None if absent.
+
+    Encoding at the training length keeps `encode_text` and `python -m distill evaluate` in agreement on long texts.
+    """
+    value = meta.get("max_length")
+    if value is None:
+        log.info("%s/student.json records no max_length: truncating at the encoder's position limit", model_dir)
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise InputError(f"{model_dir}/student.json has max_length {value!r}, expected a positive integer; "
+                         f"fix it or pass max_length explicitly")
+    return value
+
+
 class TextEncoder:
-    """A loaded student (distill.student.Student) and its tokenizer; `encode` gives L2-normalised float32 [n, dim]."""
+    """A loaded student (distill.student.Student) and its tokenizer; `encode` gives L2-normalised float32 [n, dim].
+
+    max_length (tokens; longer texts are truncated): an explicit value wins; otherwise our trained students use the
+    max_length recorded in student.json (what training and `distill evaluate` used), and encoder + head pairs
+    (monatis/turkish-clip style, which record none) the encoder's position limit.
+    """
 
     def __init__(self, student, tokenizer, *, max_length: int | None = None, batch_size: int = 64,
                  source: dict | None = None):
@@ -65,6 +85,7 @@ class TextEncoder:
         try:
             if spec.kind == "student":
                 student, tokenizer, meta = load_student(spec.encoder, spec.head)
+                max_length = max_length or trained_max_length(meta, spec.encoder)
                 source = {"format": "turkish-clip-student", "model": spec.encoder,
                           "head": spec.head or f"{spec.encoder}/{meta.get('head')}", "base_model": meta.get("base_model")}
             else:

@@ -85,6 +85,19 @@ def test_name_list_of_the_wrong_length_is_rejected(tmp_path, capsys):
     assert "1 names for 2 classes" in _error(capsys)
 
 
+@pytest.mark.parametrize("template, message", [("bir {} {x}", "must contain {} exactly once"),
+                                               ("bir {} {", "is not valid"), ("bir resim", "must contain {}")])
+def test_bad_template_is_one_line(tmp_path, capsys, template, message):
+    root = tmp_path / "classes"
+    for folder in ("kedi", "roket"):
+        (root / folder).mkdir(parents=True)
+        (root / folder / "a.jpg").write_bytes((DEMO_IMAGES / "cat.jpg").read_bytes())
+    assert main(["zero-shot", "--dataset", "folder", "--images", str(root), "--template", "bir {} resmi",
+                 "--template", template, "--out", str(tmp_path / "r")]) == 2
+    line = _error(capsys)
+    assert repr(template) in line and message in line
+
+
 def test_foreign_results_json_is_not_overwritten(tmp_path, capsys):
     out = tmp_path / "r"
     out.mkdir()

@@ -12,6 +12,7 @@ from evaluation.demo import DEMO_CAPTIONS, DEMO_IMAGES, write_demo_captions
 from evaluation.image_cache import VECTORS
 from evaluation.metrics import class_embeddings, fidelity, retrieval_recall, zero_shot_accuracy
 from evaluation.run import evaluate_retrieval, evaluate_zero_shot
+from turkish_clip.zeroshot import TEMPLATES
 
 pytestmark = pytest.mark.slow  # loads a tiny TF student and a tiny CLIP (~20 s with the session fixtures)
 RECALLS = [f"{d}_R@{k}" for d in ("t2i", "i2t") for k in (1, 5, 10)]
@@ -132,6 +133,14 @@ def test_zero_shot_reports_three_baselines_equal_to_the_metrics(model, teacher, 
         direct = zero_shot_accuracy(images, class_embeddings(per_template), dataset.labels)
         assert entry["top1"] == pytest.approx(direct["top1"]) and 0.0 <= entry["top1"] <= 1.0
         assert np.asarray(entry["confusion"]).sum() == 3 and np.trace(entry["confusion"]) == round(3 * entry["top1"])
+    # the evaluated student classifier is the one `inference.py classify` ships: same templates, same averaging
+    shipped = model.classify(dataset.image_paths, dataset.classes)  # [3 images, 3 classes]
+    predicted = shipped.argmax(axis=1)
+    assert block["info"]["templates"]["tr"] == list(TEMPLATES)
+    assert block["models"]["student"]["top1"] == pytest.approx(np.mean(predicted == np.asarray(dataset.labels)))
+    confusion = np.zeros((3, 3), int)
+    np.add.at(confusion, (np.asarray(dataset.labels), predicted), 1)
+    np.testing.assert_array_equal(block["models"]["student"]["confusion"], confusion)
 
 
 def test_without_english_there_is_no_upper_bound_and_no_fidelity(model, tmp_path):

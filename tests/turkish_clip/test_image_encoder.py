@@ -57,11 +57,21 @@ def test_logit_scale_comes_from_the_checkpoint(image_encoder):
         parameter.data.copy_(saved)
 
 
-def test_hugging_face_clip_folder(tiny_hf_clip_dir):
+def test_hugging_face_clip_folder_matches_get_image_features(tiny_hf_clip_dir):
+    """A Hugging Face CLIP folder gives transformers' own CLIPModel.get_image_features of the same pixels."""
+    from transformers import CLIPModel
+
     encoder = ImageEncoder.load(str(tiny_hf_clip_dir), device="cpu")
-    vectors = encoder.encode(DEMO[:2])
-    assert vectors.shape == (2, encoder.dim) and encoder.resolution == 32
+    vectors = encoder.encode(DEMO)
+    assert vectors.shape == (len(DEMO), encoder.dim) and encoder.resolution == 32
     np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
+    pixels = torch.from_numpy(preprocess_batch(DEMO, encoder.resolution))  # [n, 3, 32, 32]
+    with torch.inference_mode():
+        expected = CLIPModel.from_pretrained(tiny_hf_clip_dir).eval().get_image_features(pixel_values=pixels)
+    expected = expected.float().numpy()
+    assert np.abs(expected - expected[:1]).max() > 1e-3  # the images really give different vectors
+    np.testing.assert_allclose(encoder.encode(DEMO, normalize=False), expected, atol=1e-5)
+    np.testing.assert_allclose(vectors, expected / np.linalg.norm(expected, axis=1, keepdims=True), atol=1e-5)
 
 
 def test_missing_clip_offline_is_one_actionable_line(tmp_path, monkeypatch):

@@ -86,3 +86,79 @@ def test_default_index_location_follows_the_cache_env(image_encoder, folder, tmp
     monkeypatch.setenv("TURKISH_CLIP_CACHE", str(tmp_path / "cache"))
     index = index_folder(folder, image_encoder, progress=False)
     assert index.index_path.parent == tmp_path / "cache" / "index" and index.index_path.is_file()
+
+
+@pytest.mark.parametrize("damage", ["truncated", "garbage", "empty"])
+def test_damaged_index_is_rebuilt_with_a_warning(image_encoder, folder, tmp_path, caplog, damage):
+    index_path = tmp_path / "index.npz"
+    first = index_folder(folder, image_encoder, index_path=index_path, progress=False)
+    data = index_path.read_bytes()
+    index_path.write_bytes({"truncated": data[:len(data) // 2], "garbage": b"PK\x03\x04" + b"\x00" * 100,
+                            "empty": b""}[damage])
+    with caplog.at_level(logging.WARNING, logger="turkish_clip.search"):
+        again = index_folder(folder, image_encoder, index_path=index_path, progress=False)
+    assert again.counts["embedded"] == 3 and again.counts["reused"] == 0
+    np.testing.assert_allclose(again.vectors, first.vectors, atol=1e-6)
+    assert any(str(index_path) in r.getMessage() and "unreadable" in r.getMessage() for r in caplog.records)
+    third = index_folder(folder, image_encoder, index_path=index_path, progress=False)  # the rebuilt file is good
+    assert third.counts["reused"] == 3
+
+
+def test_index_is_written_atomically_and_fsynced(image_encoder, folder, tmp_path, monkeypatch):
+    import os
+
+    synced = set()
+    real_fsync = os.fsync
+
+    def fsync(fd):
+        synced.add(os.fstat(fd).st_ino)
+        return real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    index_path = tmp_path / "cache" / "index.npz"
+    index_folder(folder, image_encoder, index_path=index_path, progress=False)
+    assert index_path.stat().st_ino in synced  # the renamed file's content reached the disk
+    assert [p.name for p in index_path.parent.iterdir()] == ["index.npz"]  # no temporary file left behind
+
+
+def test_unreadable_images_are_remembered_until_they_change(image_encoder, folder, tmp_path, caplog, monkeypatch):
+    import turkish_clip.search as search
+
+    decoded = []
+    real_preprocess = search.preprocess
+    monkeypatch.setattr(search, "preprocess", lambda path, *a, **k: decoded.append(path.name) or
+                        real_preprocess(path, *a, **k))
+    (folder / "bozuk.jpg").write_bytes(b"not a jpeg at all")
+    index_path = tmp_path / "index.npz"
+    first = index_folder(folder, image_encoder, index_path=index_path, progress=False)
+    assert first.skipped == ["bozuk.jpg"] and "bozuk.jpg" in decoded
+    stamp = index_path.stat().st_mtime_ns
+
+    decoded.clear()
+    with caplog.at_level(logging.WARNING, logger="turkish_clip.search"):
+        second = index_folder(folder, image_encoder, index_path=index_path, progress=False)
+    assert decoded == []  # neither the bad file nor the good ones were decoded again
+    assert second.counts == {"images": 3, "reused": 3, "embedded": 0, "removed": 0, "skipped": 1}
+    assert second.skipped == ["bozuk.jpg"] and "bozuk.jpg" not in second.paths
+    assert any("bozuk.jpg" in r.getMessage() for r in caplog.records)  # still warned about
+    assert index_path.stat().st_mtime_ns == stamp  # nothing changed, nothing rewritten
+
+    shutil.copy(DEMO[3], folder / "bozuk.jpg")  # repaired: read again
+    repaired = index_folder(folder, image_encoder, index_path=index_path, progress=False)
+    assert decoded == ["bozuk.jpg"]
+    assert repaired.counts == {"images": 4, "reused": 3, "embedded": 1, "removed": 0, "skipped": 0}
+    assert repaired.skipped == [] and "bozuk.jpg" in repaired.paths
+
+
+def test_index_with_malformed_contents_is_rebuilt(image_encoder, folder, tmp_path, caplog):
+    import json
+
+    from turkish_clip.search import FORMAT, VERSION, model_key
+
+    index_path = tmp_path / "index.npz"
+    meta = {"format": FORMAT, "version": VERSION, "key": model_key(image_encoder), "skipped": 5}
+    np.savez(index_path, meta=np.asarray(json.dumps(meta)), paths=np.asarray(["a.jpg"]), sizes=np.zeros(1, np.int64),
+             mtimes=np.zeros(1, np.int64), vectors=np.zeros((1, image_encoder.dim), np.float32))
+    with caplog.at_level(logging.WARNING, logger="turkish_clip.search"):
+        index = index_folder(folder, image_encoder, index_path=index_path, progress=False)
+    assert index.counts["embedded"] == 3 and any(str(index_path) in r.getMessage() for r in caplog.records)

@@ -67,13 +67,66 @@ def test_turkish_dotted_and_dotless_i_are_kept(text_encoder):
         assert np.abs(va - vb).max() > 1e-4, (a, b)
 
 
-def test_very_long_text_is_truncated_at_the_position_limit(text_encoder):
-    limit = text_encoder.max_length
-    assert limit == text_encoder.student.encoder.config.max_position_embeddings
+def _truncated_text(tokenizer, text: str, max_length: int) -> str:
+    """`text` cut to what `max_length` tokens ([CLS] + pieces + [SEP]) keep, checked to tokenize back the same."""
+    ids = tokenizer(text, truncation=True, max_length=max_length)["input_ids"]
+    short = tokenizer.decode(ids[1:-1])
+    assert tokenizer(short)["input_ids"] == ids  # the cut text is exactly the truncated token sequence
+    return short
+
+
+def test_student_truncates_at_its_trained_max_length(text_encoder, tiny_student_dir):
+    """student.json records max_length 64 (what training and `distill evaluate` used); encode_text must cut there
+    too, not at the encoder's position limit, or the two disagree on long texts."""
+    import json
+
+    from distill.student import encode as distill_encode
+
+    trained = json.loads((tiny_student_dir / "student.json").read_text())["max_length"]
+    assert trained == 64 and text_encoder.max_length == 64 < text_encoder.position_limit()
+    long_text = LONG * 5
+    assert len(text_encoder.tokenizer(long_text)["input_ids"]) > 3 * trained
+    assert len(text_encoder.tokenize([long_text])[0]) == trained
+    short = _truncated_text(text_encoder.tokenizer, long_text, trained)
+    vector, cut = text_encoder.encode([long_text, short])
+    np.testing.assert_allclose(vector, cut, atol=1e-6)
+    # the same vector `python -m distill evaluate` computes (distill.student.encode at student.json's max_length)
+    evaluated = distill_encode(text_encoder.student, text_encoder.tokenizer, [long_text], trained)
+    np.testing.assert_allclose(vector, evaluated[0] / np.linalg.norm(evaluated[0]), atol=1e-5)
+
+
+def test_explicit_max_length_overrides_student_json(tiny_student_dir):
+    encoder = TextEncoder.load(str(tiny_student_dir), max_length=16)
+    assert encoder.max_length == 16
+    long_text = LONG * 2
+    vector, cut = encoder.encode([long_text, _truncated_text(encoder.tokenizer, long_text, 16)])
+    np.testing.assert_allclose(vector, cut, atol=1e-6)
+
+
+def test_bad_max_length_in_student_json_is_named(tiny_student_dir, tmp_path):
+    import json
+    import shutil
+
+    folder = tmp_path / "student"
+    shutil.copytree(tiny_student_dir, folder)
+    meta = json.loads((folder / "student.json").read_text())
+    (folder / "student.json").write_text(json.dumps({**meta, "max_length": "64"}))
+    with pytest.raises(InputError, match=r"student.json has max_length '64', expected a positive integer"):
+        TextEncoder.load(str(folder))
+    (folder / "student.json").write_text(json.dumps({k: v for k, v in meta.items() if k != "max_length"}))
+    unrecorded = TextEncoder.load(str(folder))
+    assert unrecorded.max_length == unrecorded.position_limit() > 64  # none recorded: the position limit
+
+
+def test_pair_truncates_at_the_position_limit(text_encoder, tiny_student_tf, tmp_path):
+    """An encoder + head pair records no training length: the encoder's position limit applies."""
+    pair = TextEncoder.load(str(tiny_student_tf), str(_foreign_head(tmp_path, text_encoder.student.head)))
+    limit = pair.max_length
+    assert limit == pair.student.encoder.config.max_position_embeddings > 64
     long_text = LONG * 40
-    assert len(text_encoder.tokenizer(long_text)["input_ids"]) > limit
-    assert len(text_encoder.tokenize([long_text])[0]) == limit
-    a, b = text_encoder.encode([long_text, long_text + " ve sonunda eklenen başka kelimeler"])
+    assert len(pair.tokenizer(long_text)["input_ids"]) > limit
+    assert len(pair.tokenize([long_text])[0]) == limit
+    a, b = pair.encode([long_text, long_text + " ve sonunda eklenen başka kelimeler"])
     assert np.isfinite(a).all()
     np.testing.assert_allclose(a, b, atol=1e-6)  # the tail beyond the limit is cut off
 

@@ -1,23 +1,66 @@
 """Zero-shot: label checks, CLIP-style prompt averaging, logit-scaled probabilities with a known right answer."""
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 
 from data_tools.errors import InputError
-from turkish_clip.zeroshot import TEMPLATES, check_labels, format_table, label_vectors, probabilities, prompts
+from evaluation.labels import templates
+from evaluation.metrics import class_embeddings
+from turkish_clip.zeroshot import (TEMPLATES, check_labels, check_templates, format_table, label_vectors,
+                                   probabilities, prompts)
 
 
 def test_prompts_fill_every_template_or_keep_the_bare_label():
-    assert prompts("kedi")[0] == "bir kedi fotoğrafı" and len(prompts("kedi")) == len(TEMPLATES)
+    assert prompts("kedi")[0] == "bir kedi fotoğrafı." and len(prompts("kedi")) == len(TEMPLATES)
     assert prompts("kedi", None) == ["kedi"]
+    assert prompts("a{b}", ["bir {} resmi"]) == ["bir a{b} resmi"]  # a label with braces is text, not a field
 
 
-@pytest.mark.parametrize("labels, message", [([], "label list is empty"), (["kedi", " "], "label #2 is empty"),
+def test_templates_are_the_evaluated_ones():
+    """One source of truth: the templates `python -m evaluation zero-shot` measures (evaluation/labels)."""
+    assert list(TEMPLATES) == templates("tr") and len(TEMPLATES) == 16
+
+
+@pytest.mark.parametrize("labels, message", [([], "label list is empty; give at least 2 labels"),
+                                             (["kedi"], r"only 1 label given \('kedi'\); give at least 2 labels"),
+                                             (["kedi", " "], "label #2 is empty"), ([""], "label #1 is empty"),
                                              (["kedi", "kedi"], "given twice")])
 def test_bad_labels(labels, message):
     with pytest.raises(InputError, match=message):
         check_labels(labels)
+
+
+def test_two_labels_are_enough():
+    assert check_labels([" kedi", "köpek "]) == ["kedi", "köpek"]
+
+
+@pytest.mark.parametrize("template, message", [
+    ("bir {} {x}", "must contain {} exactly once"), ("bir {0} resmi", "must contain {} exactly once"),
+    ("{} ve {}", "must contain {} exactly once"), ("bir resim", "must contain {} exactly once"),
+    ("bir {} {", "is not valid"), ("bir {} }", "is not valid"), ("bir {}.{x}", "must contain {} exactly once")])
+def test_bad_templates_are_one_line_errors(template, message):
+    with pytest.raises(InputError, match=re.escape(message)) as info:
+        check_templates([template])
+    assert "\n" not in str(info.value) and repr(template) in str(info.value)
+    with pytest.raises(InputError):  # and label_vectors refuses it before encoding anything
+        label_vectors(lambda texts: pytest.fail("encoded"), ["kedi", "köpek"], [template])
+
+
+def test_label_vectors_are_evaluations_class_embeddings():
+    rng = np.random.default_rng(2)
+    table = {}
+
+    def fake_encode(texts):
+        return np.stack([table.setdefault(t, rng.normal(size=8).astype(np.float32) * 3) for t in texts])
+
+    labels = ["kedi", "köpek", "roket"]
+    got = label_vectors(fake_encode, labels)
+    per_template = np.stack([[table[t.replace("{}", label)] for t in templates("tr")] for label in labels])
+    np.testing.assert_allclose(got, class_embeddings(per_template), atol=1e-6)
+    assert got.dtype == np.float32
 
 
 def test_label_vector_is_the_normalised_mean_of_normalised_prompt_vectors():
