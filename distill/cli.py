@@ -38,7 +38,8 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--seed", type=int)
     train.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                        help="any TrainConfig option, e.g. stage2.learning_rate=1e-5, max_length=32 (repeatable)")
-    train.add_argument("--resume", action="store_true", help="continue the run in --run-dir from its last checkpoint")
+    train.add_argument("--resume", action="store_true", help="continue the run in --run-dir from its last checkpoint (same options; only "
+                       "epochs, patience, verbosity and output paths may change)")
     train.add_argument("--print-config", action="store_true", help="print the resulting config as JSON and exit")
     train.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
     evaluate = sub.add_parser("evaluate", help="metrics of a saved student on a cache (validation split by default)")
@@ -78,7 +79,7 @@ def main(argv: list[str] | None = None) -> int:
 
             result = train(config, resume=args.resume)
             m = result["metrics"]
-            print(f"validation: mse {m['mse']:.5g}  cosine {m['cosine']:.4f}  TR->EN R@1 {m['r1']:.4f}")
+            print(f"validation: mse {m['mse']:.5g}  cosine {m['cosine']:.4f}  TR->EN R@1 {m['r1']:.4f}  R@5 {m['r5']:.4f}")
             print(f"wrote {result['head_path']} and {result['output_dir']}/ (history in {config.run_dir}/history.json)")
         else:
             from .evaluate import evaluate_saved

@@ -1,15 +1,62 @@
-"""Training configuration: one dataclass per stage plus the run, with defaults, JSON load/save and overrides."""
+"""Training configuration: one dataclass per stage plus the run, with defaults, JSON load/save and overrides.
+
+Values are checked when a config is built (`__post_init__`), so a bad option fails before any work with one line
+naming the option, the value and what is allowed.
+"""
 from __future__ import annotations
 
 import dataclasses
 import json
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
+from data_tools.cache import atomic_path
 from data_tools.errors import UserError
 
 DEFAULT_MODEL = "dbmdz/distilbert-base-turkish-cased"
+LOSSES = ("mse", "cosine")
+DECAYS = ("none", "linear", "cosine")
+SWITCHES = ("auto", "on", "off")
+
+
+class OptionError(UserError):
+    """A config option holds a value outside its allowed values or range."""
+
+    def __init__(self, option: str, value: Any, allowed: str):
+        self.option, self.value, self.allowed = option, value, allowed
+        super().__init__(f"option {option}={value!r} is not allowed; use {allowed}")
+
+    def within(self, stage: str) -> OptionError:
+        return OptionError(f"{stage}.{self.option}", self.value, self.allowed)
+
+
+def _is_int(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _is_number(v: Any) -> bool:
+    return (_is_int(v) or isinstance(v, float)) and math.isfinite(v)
+
+
+def _check(obj: Any, rules: dict[str, tuple[Callable[[Any], bool], str]]) -> None:
+    for name, (ok, allowed) in rules.items():
+        if not ok(getattr(obj, name)):
+            raise OptionError(name, getattr(obj, name), allowed)
+
+
+def _one_of(values: tuple) -> tuple[Callable[[Any], bool], str]:
+    return (lambda v: v in values and type(v) is type(values[0]), "one of " + ", ".join(repr(x) for x in values))
+
+
+def _int_at_least(low: int, optional: bool = False) -> tuple[Callable[[Any], bool], str]:
+    return (lambda v: (optional and v is None) or (_is_int(v) and v >= low),
+            f"an integer >= {low}" + (" or null" if optional else ""))
+
+
+_TEXT = (lambda v: isinstance(v, str) and v.strip() != "", "a non-empty string")
+_BOOL = (lambda v: isinstance(v, bool), "true or false")
 
 
 @dataclass
@@ -23,6 +70,15 @@ class StageConfig:
     decay: str = "none"  # "none" | "linear" | "cosine" (to 0 at the end of the stage)
     patience: int = 2  # early stopping: epochs without a better validation loss
     steps_per_epoch: int | None = None  # cap, for smoke runs
+
+    def __post_init__(self):
+        _check(self, {
+            "epochs": _int_at_least(0), "learning_rate": (lambda v: _is_number(v) and v > 0, "a number > 0"),
+            "batch_size": _int_at_least(1),
+            "warmup_fraction": (lambda v: _is_number(v) and 0 <= v <= 1, "a number from 0 to 1"),
+            "decay": _one_of(DECAYS), "patience": _int_at_least(1), "steps_per_epoch": _int_at_least(1, optional=True),
+        })
+        self.learning_rate, self.warmup_fraction = float(self.learning_rate), float(self.warmup_fraction)
 
 
 @dataclass
@@ -55,11 +111,27 @@ class TrainConfig:
     jit_compile: str = "auto"  # "auto" (on a GPU) | "on" | "off"
     verbose: int = 1  # Keras progress: 0 silent, 1 bar, 2 one line an epoch
 
+    def __post_init__(self):
+        _check(self, {
+            "data_dir": _TEXT, "model": _TEXT, "cache_dir": (lambda v: v is None or _TEXT[0](v), "a non-empty string or null"),
+            "text_column": _TEXT, "include_english": _BOOL, "max_length": _int_at_least(3), "loss": _one_of(LOSSES),
+            "normalize_targets": _BOOL,
+            "val_fraction": (lambda v: _is_number(v) and 0 < v < 1, "a number between 0 and 1 (exclusive)"),
+            "max_train": _int_at_least(1, optional=True),
+            "stage1": (lambda v: isinstance(v, StageConfig), "a StageConfig"),
+            "stage2": (lambda v: isinstance(v, StageConfig), "a StageConfig"),
+            "bucket": _BOOL, "bucket_pool": _int_at_least(1), "pad_multiple": _int_at_least(1, optional=True),
+            "seed": _int_at_least(0), "run_dir": _TEXT, "output_dir": _TEXT, "head_path": _TEXT,
+            "mixed_precision": _one_of(SWITCHES), "jit_compile": _one_of(SWITCHES), "verbose": _one_of((0, 1, 2)),
+        })
+        self.val_fraction = float(self.val_fraction)
+
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
     def save(self, path: str | Path) -> None:
-        Path(path).write_text(json.dumps(self.to_dict(), indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+        with atomic_path(path) as tmp:
+            tmp.write_text(json.dumps(self.to_dict(), indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
@@ -72,7 +144,10 @@ class TrainConfig:
                 bad = set(data[stage]) - {f.name for f in dataclasses.fields(StageConfig)}
                 if bad:
                     raise UserError(f"unknown {stage} option(s) {sorted(bad)}")
-                data[stage] = StageConfig(**data[stage])
+                try:
+                    data[stage] = StageConfig(**data[stage])
+                except OptionError as err:
+                    raise err.within(stage) from None
         return cls(**data)
 
     @classmethod

@@ -1,35 +1,23 @@
-"""Validation metrics of student vectors against teacher vectors: MSE, mean cosine, TR->EN retrieval R@1."""
+"""Validation metrics of student vectors against teacher vectors: MSE, mean cosine, TR->EN retrieval R@1 and R@5.
+
+Computed by `evaluation.metrics.fidelity` (numpy only), so training's validation and `python -m evaluation` agree,
+ties and duplicate English captions included.
+"""
 from __future__ import annotations
 
 import numpy as np
 
-
-def _unit(x: np.ndarray) -> np.ndarray:
-    return x / np.linalg.norm(x, axis=1, keepdims=True).clip(1e-12)
-
-
-def retrieval_r1(student: np.ndarray, teacher: np.ndarray, chunk: int = 2048) -> float:
-    """Share of student vectors whose own teacher vector is the most cosine-similar of all teacher vectors.
-
-    student, teacher: [n, dim], row i of each is the same caption. Ties count as hits (duplicate English captions).
-    """
-    s, t = _unit(student.astype(np.float32)), _unit(teacher.astype(np.float32))
-    hits = 0
-    for start in range(0, len(s), chunk):
-        sims = s[start:start + chunk] @ t.T  # [chunk, n]
-        own = sims[np.arange(len(sims)), np.arange(start, start + len(sims))]
-        hits += int((own >= sims.max(axis=1) - 1e-6).sum())
-    return hits / max(len(s), 1)
+from evaluation.metrics import fidelity
 
 
 def metrics(student: np.ndarray, teacher: np.ndarray) -> dict[str, float]:
-    """mse (Keras MeanSquaredError: mean over all elements), cosine (mean per row), r1 (TR->EN R@1)."""
-    student, teacher = np.asarray(student, np.float32), np.asarray(teacher, np.float32)
-    return {
-        "mse": float(np.mean((student - teacher) ** 2)),
-        "cosine": float(np.mean(np.sum(_unit(student) * _unit(teacher), axis=1))),
-        "r1": retrieval_r1(student, teacher),
-    }
+    """mse (Keras MeanSquaredError: mean over all elements), cosine (mean per row), r1/r5 (TR->EN R@1/R@5).
+
+    student, teacher: [n, dim], row i of each is the same caption. Rows with identical teacher vectors (the same
+    English caption twice) are all correct for each other; other ties are broken by row order, never a free hit.
+    """
+    result = fidelity(student, teacher, ks=(1, 5))
+    return {"mse": result["mse"], "cosine": result["cosine"], "r1": result["R@1"], "r5": result["R@5"]}
 
 
 def validation_loss(result: dict[str, float], loss: str) -> float:

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import tf_keras
 
+from data_tools.cache import atomic_path
 from data_tools.errors import InputError
 
 
@@ -22,14 +23,12 @@ def build_head(input_dim: int = 768, output_dim: int = 512, name: str = "clip_he
 
 
 def save_head(head: tf_keras.Model, path: str | Path) -> Path:
-    """Write the head as HDF5 (atomically: temporary file, then rename)."""
+    """Write the head as HDF5, atomically (a killed save leaves the previous file)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp.h5")
-    with warnings.catch_warnings():  # HDF5 is the point: it is the format both Keras lines read
-        warnings.filterwarnings("ignore", message=".*HDF5 file.*legacy")
+    with atomic_path(path) as tmp, warnings.catch_warnings():  # tmp keeps the .h5 suffix
+        warnings.filterwarnings("ignore", message=".*HDF5 file.*legacy")  # HDF5 is the point: both Keras lines read it
         head.save(tmp, save_format="h5", include_optimizer=False)
-    tmp.replace(path)
     return path
 
 

@@ -1,42 +1,40 @@
-"""Training history: one record per epoch, written as history.json and drawn as history.png (Agg backend)."""
+"""Training history: one record per epoch, written as history.json and drawn as history.png."""
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
+
+from data_tools.cache import atomic_path
 
 
 def save_history(run_dir: str | Path, history: list[dict]) -> tuple[Path, Path]:
-    """Write run_dir/history.json and run_dir/history.png (loss and validation metrics by epoch, stages marked)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    """Write run_dir/history.json and run_dir/history.png (loss and validation metrics by epoch, stages marked),
+    each atomically."""
+    from matplotlib.figure import Figure  # the object API: no pyplot global state, no GUI backend
 
     run_dir = Path(run_dir)
     json_path, png_path = run_dir / "history.json", run_dir / "history.png"
-    tmp = json_path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(history, indent=2) + "\n", encoding="utf-8")
-    os.replace(tmp, json_path)
+    with atomic_path(json_path) as tmp:
+        tmp.write_text(json.dumps(history, indent=2) + "\n", encoding="utf-8")
 
     x = list(range(len(history)))
     labels = [f"s{r['stage']}e{r['epoch']}" for r in history]
-    fig, (ax_loss, ax_val) = plt.subplots(1, 2, figsize=(11, 4))
+    fig = Figure(figsize=(11, 4))
+    ax_loss, ax_val = fig.subplots(1, 2)
     ax_loss.plot(x, [r.get("loss") for r in history], "o-", label="train loss")
     ax_loss.plot(x, [r.get("val_mse") for r in history], "s--", label="val MSE")
     ax_loss.set_title("loss")
-    for key, style in (("val_cosine", "o-"), ("val_r1", "s--")):
+    for key, style in (("val_cosine", "o-"), ("val_r1", "s--"), ("val_r5", "^:")):
         ax_val.plot(x, [r.get(key) for r in history], style, label=key)
     ax_val.set_ylim(-0.05, 1.05)
-    ax_val.set_title("validation: cosine to teacher, TR→EN R@1")
+    ax_val.set_title("validation: cosine to teacher, TR→EN R@1/R@5")
+    starts = [i for i, r in enumerate(history) if r["stage"] == 2]
     for ax in (ax_loss, ax_val):
-        starts = [i for i, r in enumerate(history) if r["stage"] == 2]
         if starts:
             ax.axvline(starts[0] - 0.5, color="grey", lw=0.8, ls=":")
         ax.set_xticks(x, labels, rotation=90, fontsize=7)
         ax.legend()
     fig.tight_layout()
-    fig.savefig(png_path.with_suffix(".tmp.png"), dpi=80)
-    plt.close(fig)
-    os.replace(png_path.with_suffix(".tmp.png"), png_path)
+    with atomic_path(png_path) as tmp:
+        fig.savefig(tmp, dpi=80, format="png")
     return json_path, png_path

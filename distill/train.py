@@ -1,13 +1,12 @@
 """Two-stage distillation (Reimers & Gurevych 2020, M-CLIP): stage 1 fits the head on a frozen encoder, stage 2
 fine-tunes everything at a low learning rate with warm-up and decay. MSE (or cosine) to cached CLIP text vectors.
 
-Each epoch is validated (MSE, cosine, TR->EN R@1), checkpointed with its optimizer state, and recorded in
-state.json, so a killed run continues with `resume=True`. A non-finite loss stops with a clear error and leaves
-the last good checkpoint in place.
+Each epoch is validated (MSE, cosine, TR->EN R@1/R@5), checkpointed with its optimizer state, and recorded in
+state.json, so a killed run continues with `resume=True` (with the options it was started with). A non-finite loss
+stops with a clear error and leaves the last good checkpoint in place.
 """
 from __future__ import annotations
 
-import json
 import logging
 import math
 import os
@@ -25,10 +24,11 @@ from .data import load_splits, make_dataset, tokenize
 from .evaluate import metrics, validation_loss
 from .export import save_student
 from .history import save_history
+from .run_state import STATE, check_resumable, read_state, write_state
 from .student import build_student, encode_ids, load_encoder, load_tokenizer
 
 log = logging.getLogger(__name__)
-STATE = "state.json"
+PAUSE_ENV = "DISTILL_PAUSE_AFTER"  # testing hook "STAGE:EPOCH": sleep once that epoch is checkpointed (to be killed)
 
 
 class TrainingDivergedError(UserError):
@@ -68,7 +68,7 @@ class NonFiniteLossGuard(tf_keras.callbacks.Callback):
 
 
 class EpochValidation(tf_keras.callbacks.Callback):
-    """Validates at the end of each epoch and adds val_mse/val_cosine/val_r1 to the logs, so Keras' progress line
+    """Validates at the end of each epoch and adds val_mse/val_cosine/val_r1/val_r5 to the logs, so Keras' progress line
     shows them (this callback runs before the progress bar's)."""
 
     def __init__(self, validate, guard: NonFiniteLossGuard):
@@ -93,15 +93,10 @@ def setup_device(config: TrainConfig):
     return strategy, jit
 
 
-def read_state(run_dir: Path) -> dict | None:
-    path = run_dir / STATE
-    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
-
-
-def write_state(run_dir: Path, state: dict) -> None:
-    tmp = run_dir / (STATE + ".tmp")
-    tmp.write_text(json.dumps(state, indent=2) + "\n", encoding="utf-8")
-    os.replace(tmp, run_dir / STATE)  # atomic: state.json always names a complete checkpoint
+def _pause_for_tests(stage: int, epoch: int) -> None:
+    if os.environ.get(PAUSE_ENV) == f"{stage}:{epoch}":
+        log.warning("%s=%s: pausing for a test to kill this run", PAUSE_ENV, os.environ[PAUSE_ENV])
+        time.sleep(3600)
 
 
 def _checkpoint(student, optimizer=None) -> tf.train.Checkpoint:
@@ -117,14 +112,17 @@ class Trainer:
     """Holds the data and model of one run; `run()` does stage 1, stage 2 and the export."""
 
     def __init__(self, config: TrainConfig, resume: bool = False):
+        TrainConfig.from_dict(config.to_dict())  # re-checks options changed after the config was built
         read_manifest(config.data_dir)  # a wrong cache folder fails here, before any run folder or model is touched
         self.config, self.run_dir = config, Path(config.run_dir)
-        self.run_dir.mkdir(parents=True, exist_ok=True)
-        state = read_state(self.run_dir)
+        if not resume and (self.run_dir / STATE).exists():
+            raise UserError(f"{self.run_dir} already holds a run; pass --resume to continue it or choose another run_dir")
+        state = read_state(self.run_dir) if resume else None
         if resume and state is None:
             raise UserError(f"--resume: {self.run_dir} has no {STATE}; start the run without --resume")
-        if not resume and state is not None:
-            raise UserError(f"{self.run_dir} already holds a run; pass --resume to continue it or choose another run_dir")
+        if resume:
+            check_resumable(self.run_dir, config)
+        self.run_dir.mkdir(parents=True, exist_ok=True)
         self.state = state or {"stage": 0, "epoch": 0, "stage_done": True, "checkpoint": None, "history": []}
         config.save(self.run_dir / "config.json")
         tf_keras.utils.set_random_seed(config.seed)
@@ -219,27 +217,31 @@ class Trainer:
             lr = float(schedule(optimizer.iterations - 1))
             record = {"stage": no, "epoch": epoch + 1, "loss": float(fitted.history["loss"][-1]), **_prefixed(val),
                       "lr": lr, "seconds": round(time.time() - began, 2)}
-            if best is None or vloss < best["val_loss"]:
-                best, bad_epochs = {"val_loss": vloss, "epoch": epoch + 1}, 0
-                _checkpoint(self.student).write(str(self.run_dir / f"best-s{no}" / "ckpt"))
+            if best is None or vloss < best["val_loss"]:  # a new file; state.json then names it, the old is deleted
+                best, bad_epochs = {"val_loss": vloss, "epoch": epoch + 1, "checkpoint": f"best-s{no}-e{epoch + 1}"}, 0
+                _checkpoint(self.student).write(str(self.run_dir / best["checkpoint"]))
             else:
                 bad_epochs += 1
             prefix = f"ckpt-s{no}-e{epoch + 1}"
             _checkpoint(self.student, optimizer).write(str(self.run_dir / prefix))
             self.state["history"].append(record)
             self._advance(prefix, stage=no, epoch=epoch + 1, stage_done=False, best=best, bad_epochs=bad_epochs)
+            self._remove_other_bests(no, best)
             save_history(self.run_dir, self.state["history"])
+            _pause_for_tests(no, epoch + 1)
             log.log(logging.DEBUG if self.config.verbose else logging.INFO,  # Keras' progress line already shows it
-                    "stage %d epoch %d/%d: loss %.5g, val_mse %.5g, val_cosine %.4f, val_r1 %.4f", no, epoch + 1,
-                     cfg.epochs, record["loss"], val["mse"], val["cosine"], val["r1"])
+                    "stage %d epoch %d/%d: loss %.5g, val_mse %.5g, val_cosine %.4f, val_r1 %.4f, val_r5 %.4f", no,
+                    epoch + 1, cfg.epochs, record["loss"], val["mse"], val["cosine"], val["r1"], val["r5"])
             if bad_epochs >= cfg.patience:
                 log.info("stage %d: early stop, no better validation loss for %d epochs", no, bad_epochs)
                 break
         if best is not None:
-            _restore(self.student, self.run_dir, f"best-s{no}/ckpt")  # best weights of the stage (early stopping)
+            # best weights of the stage (early stopping); runs started before best files were per epoch: best-s{no}/ckpt
+            _restore(self.student, self.run_dir, best.get("checkpoint", f"best-s{no}/ckpt"))
         prefix = f"ckpt-s{no}-final"
         _checkpoint(self.student).write(str(self.run_dir / prefix))
         self._advance(prefix, stage=no, epoch=cfg.epochs, stage_done=True)
+        self._remove_other_bests(no, best or {})
 
     def _advance(self, prefix: str, **fields) -> None:
         """Point state.json at a new complete checkpoint, then delete the previous one."""
@@ -248,6 +250,12 @@ class Trainer:
         write_state(self.run_dir, self.state)
         if old and old != prefix:
             for path in self.run_dir.glob(old + ".*"):
+                path.unlink()
+
+    def _remove_other_bests(self, no: int, best: dict) -> None:
+        """Delete best-s{no}-e* files that state.json does not name (superseded, or left by a killed epoch)."""
+        for path in self.run_dir.glob(f"best-s{no}-e*"):
+            if path.name.split(".", 1)[0] != best.get("checkpoint"):
                 path.unlink()
 
     def _record(self, record: dict) -> None:

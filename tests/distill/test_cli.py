@@ -13,6 +13,8 @@ import pytest
 
 from distill.cli import main
 from distill.config import StageConfig, TrainConfig
+from distill.head import load_head
+from distill.train import PAUSE_ENV
 from tests.distill.helpers import bag_cache
 
 REPO = Path(__file__).resolve().parents[2]
@@ -51,8 +53,8 @@ def test_user_errors_are_one_line_with_exit_code_2(tmp_path, capsys, tiny_studen
     assert "unknown option 'bogus'" in capsys.readouterr().err
 
 
-def _run(args, **kw):
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TF_CPP_MIN_LOG_LEVEL": "2"}
+def _run(args, env=None, **kw):
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TF_CPP_MIN_LOG_LEVEL": "2", **(env or {})}
     return subprocess.Popen([sys.executable, "-m", "distill", *args], cwd=REPO, env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, **kw)
 
@@ -66,35 +68,75 @@ def test_resume_after_sigkill_continues_from_the_last_checkpoint(tmp_path, tiny_
         stage2=StageConfig(epochs=8, learning_rate=3e-3, batch_size=32, patience=8),
         run_dir=str(tmp_path / "run"), output_dir=str(tmp_path / "student"), head_path=str(tmp_path / "clip_head.h5"))
     config.save(tmp_path / "train.json")
-    first = _run(["train", "--config", str(tmp_path / "train.json")])
-    state_path, deadline, state = tmp_path / "run" / "state.json", time.time() + 120, {}
-    while time.time() < deadline and first.poll() is None:
-        try:
-            state = json.loads(state_path.read_text())
-        except (FileNotFoundError, json.JSONDecodeError):
-            state = {}
-        if state.get("stage") == 2 and state.get("epoch", 0) >= 2:
-            first.send_signal(signal.SIGKILL)
-            break
-        time.sleep(0.05)
+    # the run pauses once stage 2 epoch 2 is checkpointed (DISTILL_PAUSE_AFTER), so the kill lands there every time
+    first = _run(["train", "--config", str(tmp_path / "train.json")], env={PAUSE_ENV: "2:2"})
+    state_path, deadline, state = tmp_path / "run" / "state.json", time.time() + 600, {}
+    while time.time() < deadline and first.poll() is None and (state.get("stage"), state.get("epoch")) != (2, 2):
+        time.sleep(0.2)
+        state = json.loads(state_path.read_text()) if state_path.is_file() else {}  # written atomically
+    first.send_signal(signal.SIGKILL)
     first.wait(30)
     assert first.returncode == -signal.SIGKILL, f"run ended before the kill: {first.stderr.read()[-2000:]}"
     state = json.loads(state_path.read_text())
-    killed_at = state["epoch"]
-    assert (tmp_path / "run" / (state["checkpoint"] + ".index")).is_file()
+    assert (state["stage"], state["epoch"], state["checkpoint"]) == (2, 2, "ckpt-s2-e2")
+    assert (tmp_path / "run" / "ckpt-s2-e2.index").is_file()
     assert not (tmp_path / "student").exists()
 
     second = _run(["train", "--config", str(tmp_path / "run" / "config.json"), "--resume"])
-    out, err = second.communicate(timeout=300)
+    out, err = second.communicate(timeout=600)
     assert second.returncode == 0, err[-3000:]
-    assert f"restored ckpt-s2-e{killed_at} with optimizer state" in err
+    assert "restored ckpt-s2-e2 with optimizer state" in err
     assert "validation: mse" in out and (tmp_path / "clip_head.h5").is_file()
     history = json.loads((tmp_path / "run" / "history.json").read_text())
     steps = [(r["stage"], r["epoch"]) for r in history]
-    assert steps == [(0, 0), (1, 1), (1, 2)] + [(2, e) for e in range(1, 9)]  # nothing repeated or lost
+    assert steps == [(0, 0), (1, 1), (1, 2)] + [(2, e) for e in range(1, 9)]  # every epoch exactly once
     assert history[-1]["val_cosine"] > 0.8
+    state = json.loads(state_path.read_text())
+    assert state["finished"] is True and (state["stage"], state["epoch"], state["checkpoint"]) == (2, 8, "ckpt-s2-final")
+    assert not list((tmp_path / "run").glob("ckpt-s2-e*"))  # epoch checkpoints were replaced by the final one
+    saved = json.loads((tmp_path / "student" / "student.json").read_text())
+    assert saved["embedding_dim"] == 16 and saved["hidden_size"] == 32
+    assert load_head(tmp_path / "clip_head.h5").output_shape == (None, 16)
 
     assert main(["evaluate", "--model", str(tmp_path / "student"), "--data", str(data)]) == 0
     result = json.loads(capsys.readouterr().out)
-    saved = json.loads((tmp_path / "student" / "student.json").read_text())["metrics"]
-    assert result["cosine"] == pytest.approx(saved["cosine"], abs=1e-5) and result["r1"] == saved["r1"]
+    assert result["cosine"] == pytest.approx(saved["metrics"]["cosine"], abs=1e-5)
+    assert (result["r1"], result["r5"]) == (saved["metrics"]["r1"], saved["metrics"]["r5"])
+
+
+IMPORTS = """
+import sys
+{imports}
+loaded = sorted(m for m in ("torch", "matplotlib.pyplot") if m in sys.modules)
+print("loaded:", loaded)
+"""
+
+
+@pytest.mark.parametrize("imports", ["import distill", "import distill.train",
+                                     "import distill.cli, distill.export, distill.evaluate, distill.history"])
+def test_distill_does_not_import_torch(imports):
+    done = subprocess.run([sys.executable, "-c", IMPORTS.format(imports=imports)], cwd=REPO, capture_output=True,
+                          text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip().splitlines()[-1] == "loaded: []"
+
+
+SAVE_WITHOUT_TORCH = """
+import sys
+import distill
+from distill.export import save_student
+from distill.student import build_student, load_encoder, load_tokenizer
+student = build_student(load_encoder(sys.argv[1]), 16)
+save_student(student, load_tokenizer(sys.argv[1]), sys.argv[2], {}, head_path=None, pytorch=False)
+print("torch loaded:", "torch" in sys.modules)
+"""
+
+
+def test_save_student_loads_torch_only_for_pytorch_weights(tmp_path, tiny_student_tf):
+    """distill needs torch only for the PyTorch copy of the weights. (transformers itself imports torch whenever it
+    is installed, so the check runs with USE_TORCH=0, which makes transformers leave it alone.)"""
+    done = subprocess.run([sys.executable, "-c", SAVE_WITHOUT_TORCH, str(tiny_student_tf), str(tmp_path / "s")],
+                          cwd=REPO, capture_output=True, text=True, timeout=300, env={**os.environ, "USE_TORCH": "0"})
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip().splitlines()[-1] == "torch loaded: False"
+    assert (tmp_path / "s" / "tf_model.h5").is_file() and not (tmp_path / "s" / "model.safetensors").exists()

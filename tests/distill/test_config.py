@@ -2,7 +2,7 @@
 import pytest
 
 from data_tools.errors import UserError
-from distill.config import TrainConfig
+from distill.config import StageConfig, TrainConfig
 
 
 def test_defaults_follow_the_design():
@@ -36,3 +36,43 @@ def test_bad_config_file(tmp_path):
         TrainConfig.load(tmp_path / "c.json")
     with pytest.raises(UserError, match="does not exist"):
         TrainConfig.load(tmp_path / "missing.json")
+
+
+@pytest.mark.parametrize("item, message", [
+    ("loss=MSE", "option loss='MSE' is not allowed; use one of 'mse', 'cosine'"),
+    ("stage2.decay=cos", "option stage2.decay='cos' is not allowed; use one of 'none', 'linear', 'cosine'"),
+    ("mixed_precision=yes", "option mixed_precision='yes' is not allowed; use one of 'auto', 'on', 'off'"),
+    ("jit_compile=true", "option jit_compile='true' is not allowed; use one of 'auto', 'on', 'off'"),
+    ("val_fraction=3", "option val_fraction=3.0 is not allowed; use a number between 0 and 1 (exclusive)"),
+    ("val_fraction=0", "option val_fraction=0.0 is not allowed"),
+    ("max_length=0", "option max_length=0 is not allowed; use an integer >= 3"),
+    ("stage1.batch_size=0", "option stage1.batch_size=0 is not allowed; use an integer >= 1"),
+    ("stage1.learning_rate=-1", "option stage1.learning_rate=-1.0 is not allowed; use a number > 0"),
+    ("stage2.warmup_fraction=1.5", "option stage2.warmup_fraction=1.5 is not allowed; use a number from 0 to 1"),
+    ("stage2.patience=0", "option stage2.patience=0 is not allowed; use an integer >= 1"),
+    ("stage1.epochs=-1", "option stage1.epochs=-1 is not allowed; use an integer >= 0"),
+    ("stage1.steps_per_epoch=0", "option stage1.steps_per_epoch=0 is not allowed; use an integer >= 1 or null"),
+    ("max_train=0", "option max_train=0 is not allowed; use an integer >= 1 or null"),
+    ("seed=-1", "option seed=-1 is not allowed; use an integer >= 0"),
+    ("verbose=3", "option verbose=3 is not allowed; use one of 0, 1, 2"),
+    ("model=", "option model='' is not allowed; use a non-empty string"),
+])
+def test_bad_values_name_the_option_the_value_and_what_is_allowed(item, message):
+    with pytest.raises(UserError) as err:
+        TrainConfig().override([item])
+    assert str(err.value).startswith(message) and "\n" not in str(err.value)
+
+
+def test_values_are_checked_in_config_files_and_constructors(tmp_path):
+    (tmp_path / "c.json").write_text('{"loss": "l1", "stage2": {"decay": "linear"}}')
+    with pytest.raises(UserError, match="option loss='l1' is not allowed"):
+        TrainConfig.load(tmp_path / "c.json")
+    (tmp_path / "c.json").write_text('{"stage2": {"decay": "exp"}}')
+    with pytest.raises(UserError, match="option stage2.decay='exp' is not allowed"):
+        TrainConfig.load(tmp_path / "c.json")
+    (tmp_path / "c.json").write_text('{"include_english": "yes"}')
+    with pytest.raises(UserError, match="option include_english='yes' is not allowed; use true or false"):
+        TrainConfig.load(tmp_path / "c.json")
+    with pytest.raises(UserError, match="option decay='cos'"):
+        StageConfig(decay="cos")
+    assert TrainConfig.from_dict({"stage1": {"learning_rate": 1}}).stage1.learning_rate == 1.0  # JSON int is fine

@@ -78,3 +78,45 @@ def test_not_a_student_folder(tmp_path):
     (tmp_path / "student.json").write_text(json.dumps({"format": "other"}))
     with pytest.raises(InputError, match="is not a turkish-clip-student file"):
         load_student(tmp_path)
+
+
+class Killed(BaseException):
+    """Stands in for SIGKILL at one point of a save."""
+
+
+def test_a_save_killed_between_renames_keeps_the_previous_student(tmp_path, tiny_student_pt, monkeypatch):
+    student = build_student(load_encoder(str(tiny_student_pt)), 16)
+    tokenizer = load_tokenizer(str(tiny_student_pt))
+    out = tmp_path / "student"
+    save_student(student, tokenizer, out, {**INFO, "run": "first"}, pytorch=False)
+    real_rename = type(out).rename
+
+    def rename(self, target):
+        if type(out)(target) == out:  # the moment the new folder would be renamed in
+            raise Killed
+        return real_rename(self, target)
+
+    monkeypatch.setattr(type(out), "rename", rename)
+    with pytest.raises(Killed):
+        save_student(student, tokenizer, out, {**INFO, "run": "second"}, pytorch=False)
+    monkeypatch.undo()
+    previous = [p for p in tmp_path.iterdir() if (p / "student.json").is_file()
+                and json.loads((p / "student.json").read_text())["run"] == "first"]
+    assert previous, f"the previous student is gone: {sorted(p.name for p in tmp_path.iterdir())}"
+    with pytest.raises(InputError, match=r"a save was interrupted; the previous student is in .*\.student\.old-"):
+        load_student(out)
+    # the next save cleans up after the killed one and leaves only the new folder
+    save_student(student, tokenizer, out, {**INFO, "run": "third"}, pytorch=False)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["student"]
+    assert load_student(out)[2]["run"] == "third"
+
+
+def test_a_failed_save_leaves_the_previous_student_and_no_temporary_folder(tmp_path, tiny_student_pt, monkeypatch):
+    student = build_student(load_encoder(str(tiny_student_pt)), 16)
+    tokenizer = load_tokenizer(str(tiny_student_pt))
+    save_student(student, tokenizer, tmp_path / "student", {**INFO, "run": "first"}, pytorch=False)
+    monkeypatch.setattr(tokenizer, "save_pretrained", lambda *a, **k: (_ for _ in ()).throw(OSError("disk full")))
+    with pytest.raises(OSError, match="disk full"):
+        save_student(student, tokenizer, tmp_path / "student", {**INFO, "run": "second"}, pytorch=False)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["student"]
+    assert load_student(tmp_path / "student")[2]["run"] == "first"

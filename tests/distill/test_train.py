@@ -1,13 +1,14 @@
 """Training: the student learns a tiny teacher; stage 1 freezes the encoder, stage 2 trains it; history, NaN guard."""
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import numpy as np
 import pytest
 
 import distill  # noqa: F401  (tf-keras before TensorFlow)
-from data_tools.errors import InputError
+from data_tools.errors import InputError, UserError
 from distill.config import StageConfig, TrainConfig
 from distill.train import Trainer, TrainingDivergedError, WarmupDecay
 from tests.distill.helpers import bag_cache
@@ -65,7 +66,7 @@ def test_history_json_and_plot_are_written(trained):
     run = trained["tmp"] / "run"
     history = json.loads((run / "history.json").read_text())
     assert [(r["stage"], r["epoch"]) for r in history][:5] == [(0, 0), (1, 1), (1, 2), (1, 3), (2, 1)]
-    assert {"loss", "val_mse", "val_cosine", "val_r1", "lr"} <= set(history[-1])
+    assert {"loss", "val_mse", "val_cosine", "val_r1", "val_r5", "lr"} <= set(history[-1])
     assert (run / "history.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert json.loads((run / "config.json").read_text())["stage2"]["epochs"] == 10
     assert json.loads((run / "state.json").read_text())["finished"] is True
@@ -117,3 +118,89 @@ def test_a_run_folder_is_not_overwritten(tmp_path, tiny_student_tf):
     (tmp_path / "run" / "state.json").write_text("{}")
     with pytest.raises(Exception, match="already holds a run; pass --resume"):
         Trainer(tiny_config(tmp_path, tiny_student_tf, bag_cache(tmp_path / "data", n_images=20)))
+
+
+def test_resume_refuses_changed_options_naming_them(tmp_path, tiny_student_tf):
+    data = bag_cache(tmp_path / "data", n_images=20)
+    config = tiny_config(tmp_path, tiny_student_tf, data, stage1=1, stage2=0)
+    Trainer(config).fit_stage(1, config.stage1)
+    changed = dataclasses.replace(config, loss="cosine", max_length=32,
+                                  stage2=dataclasses.replace(config.stage2, learning_rate=1e-4))
+    with pytest.raises(UserError) as err:
+        Trainer(changed, resume=True)
+    message = str(err.value)
+    assert "\n" not in message and message.startswith(f"--resume: {tmp_path / 'run'} was started with other options")
+    assert "max_length 16 -> 32" in message and "loss 'mse' -> 'cosine'" in message
+    assert "stage2.learning_rate 0.003 -> 0.0001" in message and "seed" not in message.split("(only")[0]
+    assert json.loads((tmp_path / "run" / "config.json").read_text())["loss"] == "mse"  # not overwritten
+    # epochs, patience, verbosity and output paths may change
+    allowed = dataclasses.replace(config, verbose=2, output_dir=str(tmp_path / "elsewhere"),
+                                  stage1=dataclasses.replace(config.stage1, epochs=2, patience=5))
+    Trainer(allowed, resume=True)
+    assert json.loads((tmp_path / "run" / "config.json").read_text())["stage1"]["epochs"] == 2
+
+
+@pytest.mark.parametrize("content, why", [("{\"stage\": 1, \"epo", "Unterminated string"),
+                                          ("{\"stage\": 1}", "no epoch, stage_done, checkpoint, history")])
+def test_a_damaged_state_file_is_one_line(tmp_path, tiny_student_tf, content, why):
+    config = tiny_config(tmp_path, tiny_student_tf, bag_cache(tmp_path / "data", n_images=20))
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "state.json").write_text(content)
+    with pytest.raises(UserError) as err:
+        Trainer(config, resume=True)
+    assert str(err.value).startswith(f"{tmp_path / 'run' / 'state.json'} is damaged (") and why in str(err.value)
+    assert "\n" not in str(err.value) and "start a new one" in str(err.value)
+    with pytest.raises(UserError, match="already holds a run; pass --resume"):  # not a JSON traceback either
+        Trainer(config)
+
+
+class Killed(BaseException):
+    """Stands in for SIGKILL at one point of the training loop."""
+
+
+def test_a_kill_before_the_state_is_written_keeps_the_best_checkpoint_it_names(tmp_path, tiny_student_tf, monkeypatch):
+    """Epoch 2 improves on epoch 1 and is killed after its best checkpoint is written but before state.json is:
+    resuming (with the stage shortened to 1 epoch) must restore epoch 1's weights, the best state.json knows."""
+    import distill.train as train_module
+
+    config = tiny_config(tmp_path, tiny_student_tf, bag_cache(tmp_path / "data", n_images=40), stage1=2, stage2=0)
+    config.stage1.patience = 5
+    trainer, saved = Trainer(config), {}
+    real_write_state = train_module.write_state
+
+    def write_state(run_dir, state):
+        if state["epoch"] == 2 and not state["stage_done"]:
+            raise Killed
+        real_write_state(run_dir, state)
+        saved[state["epoch"]] = weights(trainer.student.head)
+
+    monkeypatch.setattr(train_module, "write_state", write_state)
+    with pytest.raises(Killed):
+        trainer.fit_stage(1, config.stage1)
+    monkeypatch.undo()
+    state = json.loads((tmp_path / "run" / "state.json").read_text())
+    assert state["epoch"] == 1 and state["best"]["epoch"] == 1
+    assert trainer.validate()["mse"] < state["best"]["val_loss"]  # epoch 2 was better: its best file was written
+
+    shortened = dataclasses.replace(config, stage1=dataclasses.replace(config.stage1, epochs=1))
+    resumed = Trainer(shortened, resume=True)
+    resumed.fit_stage(1, shortened.stage1)
+    for got, want in zip(weights(resumed.student.head), saved[1]):
+        np.testing.assert_array_equal(got, want)
+    assert not list((tmp_path / "run").glob("best-s1-e2*"))  # the unknown epoch's file is gone
+
+
+def test_history_is_drawn_without_pyplot(tmp_path):
+    import subprocess
+    import sys
+
+    code = ("import sys; from distill.history import save_history; "
+            "save_history(sys.argv[1], [{'stage': 0, 'epoch': 0, 'loss': None, 'val_mse': 1.0, 'val_cosine': 0.1, "
+            "'val_r1': 0.0, 'val_r5': 0.1}, {'stage': 2, 'epoch': 1, 'loss': 0.5, 'val_mse': 0.4, 'val_cosine': 0.8, "
+            "'val_r1': 0.5, 'val_r5': 0.9}]); print('pyplot' in ' '.join(sys.modules))")
+    done = subprocess.run([sys.executable, "-c", code, str(tmp_path)], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == "False"
+    assert (tmp_path / "history.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert json.loads((tmp_path / "history.json").read_text())[1]["val_r5"] == 0.9
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["history.json", "history.png"]  # no temporary files left
