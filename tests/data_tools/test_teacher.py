@@ -199,22 +199,13 @@ def test_teacher_from_in_memory_model(captions):
     assert np.abs(teacher.encode(captions[:9], batch_size=4) - expected).max() <= 1e-5
 
 
-def test_hf_mean_pool_teacher(tmp_path, captions):
-    from transformers import BertConfig, BertModel, BertTokenizer
-    from transformers.models.bert.tokenization_bert import BasicTokenizer
+def test_hf_mean_pool_teacher(tiny_bert_dir, captions):
+    from transformers import BertModel
 
-    words = sorted({w for c in captions[:30] for w in BasicTokenizer(do_lower_case=True).tokenize(c)})
-    vocab = tmp_path / "vocab.txt"
-    vocab.write_text("\n".join(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *words]) + "\n")
-    BertTokenizer(vocab_file=str(vocab)).save_pretrained(tmp_path / "enc")
-    torch.manual_seed(0)
-    config = BertConfig(vocab_size=len(words) + 5, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-                        intermediate_size=64)
-    BertModel(config).eval().save_pretrained(tmp_path / "enc")
-    teacher = load_teacher(tmp_path / "enc", kind="hf-mean-pool", device="cpu")
+    teacher = load_teacher(tiny_bert_dir, kind="hf-mean-pool", device="cpu")
     vectors = teacher.encode(captions[:30], batch_size=4)
     # Reference: one batch padded to the longest caption, masked mean over tokens.
-    tokenizer, model = teacher.tokenizer, BertModel.from_pretrained(tmp_path / "enc").eval()
+    tokenizer, model = teacher.tokenizer, BertModel.from_pretrained(tiny_bert_dir).eval()
     enc = tokenizer(captions[:30], padding=True, return_tensors="pt")
     with torch.inference_mode():
         states = model(**enc).last_hidden_state  # [30, L, 32]
@@ -222,8 +213,7 @@ def test_hf_mean_pool_teacher(tmp_path, captions):
     expected = ((states * mask).sum(1) / mask.sum(1)).numpy()
     assert vectors.shape == (30, 32) and np.abs(vectors - expected).max() <= 1e-5
     assert teacher.info()["kind"] == "hf-mean-pool" and teacher.info()["normalized"] is False
-    assert load_teacher(tmp_path / "enc", device="cpu").kind == "hf-mean-pool"  # detected from config.json
-
+    assert load_teacher(tiny_bert_dir, device="cpu").kind == "hf-mean-pool"  # detected from config.json
 
 
 def test_hf_mean_pool_max_length_truncates_and_is_refused_for_clip(tiny_bert_dir, tiny_openai_clip_pt, captions):
