@@ -1,4 +1,5 @@
 """Errors a user can fix. CLIs print them as one line (no traceback) and exit 2."""
+import os
 
 
 class UserError(Exception):
@@ -11,6 +12,11 @@ class InputError(UserError):
 
 class ModelNotFoundError(UserError):
     """A model could not be loaded (missing locally and not reachable)."""
+
+
+def looks_like_local_path(name: str) -> bool:
+    """A hub id is `name` or `owner/name`; anything else that looks like a path (./x, /x, ~/x, a/b/c) is a folder."""
+    return name.startswith((".", "/", "~")) or name.count("/") > 1 or os.sep != "/" and os.sep in name
 
 
 def model_not_found(what: str, name: str, hint: str, cause: BaseException | None = None) -> ModelNotFoundError:

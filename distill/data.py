@@ -11,6 +11,7 @@ import pandas as pd
 import tensorflow as tf
 
 from data_tools.errors import InputError
+from evaluation.metrics import l2_normalize
 
 log = logging.getLogger(__name__)
 
@@ -81,7 +82,7 @@ def load_splits(data_dir, text_column="tr", val_fraction=0.05, seed=42, include_
     is_val = split_groups(table, val_fraction, seed)
     groups = table["image_id"].fillna(-1).astype("int64").to_numpy()
     if normalize_targets:
-        targets = targets / np.linalg.norm(targets, axis=1, keepdims=True).clip(1e-12)
+        targets = l2_normalize(targets, dtype=targets.dtype)
 
     def take(mask, english=False):
         rows = np.flatnonzero(mask & ~empty)

@@ -8,7 +8,7 @@ import numpy as np
 import tensorflow as tf
 import tf_keras
 
-from data_tools.errors import model_not_found
+from data_tools.errors import model_not_found, looks_like_local_path
 
 from .head import build_head
 from .pooling import mean_pool
@@ -25,7 +25,7 @@ WEIGHT_FILES = ("tf_model.h5", "model.safetensors", "pytorch_model.bin")  # TF w
 def _check_local(name_or_path: str, what: str) -> Path:
     """A path-like name (./x, /x, a/b/c) must be an existing folder; hub ids pass through."""
     local = Path(name_or_path).expanduser()
-    if not local.is_dir() and (name_or_path.startswith((".", "/", "~")) or name_or_path.count("/") > 1 or local.exists()):
+    if not local.is_dir() and (looks_like_local_path(name_or_path) or local.exists()):
         raise model_not_found(what, name_or_path, "No such model folder: pass a save_pretrained folder or a hub id.")
     return local
 

@@ -20,9 +20,9 @@ MAX_CHUNK_BYTES = 64 * 2**20  # score block of one query chunk, float64
 TIE_EPS = 1e-9  # cosines closer than this are ties; far below float32 embedding resolution (~1e-7)
 
 
-def l2_normalize(x: np.ndarray) -> np.ndarray:
-    """Rows scaled to unit length (float64); all-zero rows stay zero."""
-    x = np.asarray(x, dtype=np.float64)
+def l2_normalize(x: np.ndarray, dtype=np.float64) -> np.ndarray:
+    """Rows scaled to unit length (float64 by default, for exact ranking); all-zero rows stay zero."""
+    x = np.asarray(x, dtype=dtype)
     if x.ndim != 2:
         raise ValueError(f"expected a 2-D array [n, dim], got shape {x.shape}")
     norms = np.linalg.norm(x, axis=1, keepdims=True)

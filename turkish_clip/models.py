@@ -9,7 +9,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from data_tools.errors import ModelNotFoundError, UserError
+from data_tools.errors import ModelNotFoundError, UserError, looks_like_local_path
 
 ENV_MODEL = "TURKISH_CLIP_MODEL"  # trained student folder, or a Hugging Face encoder id/folder (monatis style)
 ENV_HEAD = "TURKISH_CLIP_HEAD"  # clip_head.h5 (Dense 768 -> 512)
@@ -37,11 +37,6 @@ class TextModelSpec:
 def _search_dirs() -> list[Path]:
     cwd = Path.cwd().resolve()
     return [cwd] if cwd == REPO else [cwd, REPO]
-
-
-def _is_local_path(text: str) -> bool:
-    """A hub id is `name` or `owner/name`; anything else that looks like a path is a local folder."""
-    return text.startswith((".", "/", "~")) or text.count("/") > 1 or os.sep != "/" and os.sep in text
 
 
 def _head(head: str | None, required: bool) -> str | None:
@@ -81,7 +76,7 @@ def resolve_text_model(model: str | None = None, head: str | None = None) -> Tex
         return TextModelSpec("pair", str(path), _head(head, True))
     if path.exists():
         raise ModelNotFoundError(f"text model {path} is a file, not a folder; {POINT_HINT}")
-    if _is_local_path(model):
+    if looks_like_local_path(model):
         raise ModelNotFoundError(f"text model folder {path} does not exist; {POINT_HINT}; {SMOKE_HINT}")
     return TextModelSpec("pair", model, _head(head, True))  # a hub id: loaded from the HF cache or downloaded
 
@@ -89,7 +84,7 @@ def resolve_text_model(model: str | None = None, head: str | None = None) -> Tex
 def resolve_clip(clip: str | None = None) -> str:
     """The CLIP image model: --clip, else $TURKISH_CLIP_CLIP, else ViT-B/32 (OpenAI's cache, ~/.cache/clip)."""
     clip = clip or os.environ.get(ENV_CLIP) or DEFAULT_CLIP
-    if _is_local_path(clip) and not Path(clip).expanduser().exists():
+    if looks_like_local_path(clip) and not Path(clip).expanduser().exists():
         raise ModelNotFoundError(f"CLIP model {clip} does not exist; pass an OpenAI name (ViT-B/32), a .pt file or a "
                                  f"Hugging Face CLIP folder with --clip / {ENV_CLIP}; {SMOKE_HINT}")
     return clip

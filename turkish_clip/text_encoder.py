@@ -12,6 +12,7 @@ from typing import Sequence
 import numpy as np
 
 from data_tools.errors import InputError, ModelNotFoundError, UserError
+from evaluation import metrics
 
 from .models import ENV_HEAD, ENV_MODEL, TextModelSpec, resolve_text_model, with_hint
 
@@ -32,9 +33,8 @@ def check_texts(texts: str | Sequence[str]) -> list[str]:
 
 
 def l2_normalize(vectors: np.ndarray) -> np.ndarray:
-    """Rows divided by their L2 norm (a zero row stays zero), float32."""
-    vectors = np.asarray(vectors, np.float32)
-    return vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), np.float32(1e-12))
+    """Rows divided by their L2 norm (a zero row stays zero), float32 as users get them."""
+    return metrics.l2_normalize(vectors, dtype=np.float32)
 
 
 def trained_max_length(meta: dict, model_dir: str) -> int | None:
