@@ -16,7 +16,9 @@ from data_tools.cache import atomic_path
 from data_tools.errors import UserError
 
 DEFAULT_MODEL = "dbmdz/distilbert-base-turkish-cased"
-LOSSES = ("mse", "cosine")
+LOSSES = ("mse", "cosine", "contrastive", "mse+contrastive")  # see distill/losses.py
+SOLVERS = ("ridge", "adam")
+FEATURE_DTYPES = ("float16", "float32")
 DECAYS = ("none", "linear", "cosine")
 SWITCHES = ("auto", "on", "off")
 
@@ -70,6 +72,10 @@ class StageConfig:
     decay: str = "none"  # "none" | "linear" | "cosine" (to 0 at the end of the stage)
     patience: int = 2  # early stopping: epochs without a better validation loss
     steps_per_epoch: int | None = None  # cap, for smoke runs
+    # Stage 1 only (the encoder is frozen, so its pooled features are computed once and cached in the run folder):
+    # "ridge" fits the head in closed form (least squares, one pass), "adam" runs epochs over the cached features.
+    solver: str = "adam"
+    ridge_penalty: float | None = None  # λ relative to the features' scale; None: chosen on validation
 
     def __post_init__(self):
         _check(self, {
@@ -77,6 +83,8 @@ class StageConfig:
             "batch_size": _int_at_least(1),
             "warmup_fraction": (lambda v: _is_number(v) and 0 <= v <= 1, "a number from 0 to 1"),
             "decay": _one_of(DECAYS), "patience": _int_at_least(1), "steps_per_epoch": _int_at_least(1, optional=True),
+            "solver": _one_of(SOLVERS),
+            "ridge_penalty": (lambda v: v is None or (_is_number(v) and v >= 0), "a number >= 0 or null"),
         })
         self.learning_rate, self.warmup_fraction = float(self.learning_rate), float(self.warmup_fraction)
 
@@ -89,13 +97,16 @@ class TrainConfig:
     model: str = DEFAULT_MODEL
     cache_dir: str | None = None  # Hugging Face cache folder (None: the default)
     text_column: str = "tr"
-    include_english: bool = False  # also train on the English source captions (Reimers & Gurevych 2020)
+    include_english: bool = True  # also train on the English source captions (Reimers & Gurevych 2020)
     max_length: int = 64  # tokens, truncation
-    loss: str = "mse"  # "mse" | "cosine"
+    loss: str = "mse+contrastive"  # "mse" | "cosine" | "contrastive" | "mse+contrastive" (distill/losses.py)
+    contrastive_weight: float = 0.3  # weight of InfoNCE in "mse+contrastive"
+    temperature: float = 0.05  # InfoNCE temperature (CLIP's logit scale 100 = 0.01)
+    contrastive_negatives: int = 4096  # extra cached teacher vectors per batch as negatives (no student pass)
     normalize_targets: bool = False  # L2-normalise teacher vectors before the loss
     val_fraction: float = 0.05  # of the image ids (or source sentences where there are no images)
     max_train: int | None = None  # use only the first N training examples (smoke runs)
-    stage1: StageConfig = field(default_factory=lambda: StageConfig(epochs=2, learning_rate=1e-3))
+    stage1: StageConfig = field(default_factory=lambda: StageConfig(epochs=2, learning_rate=1e-2, solver="ridge"))
     stage2: StageConfig = field(
         default_factory=lambda: StageConfig(epochs=3, learning_rate=2e-5, warmup_fraction=0.1, decay="linear")
     )
@@ -109,6 +120,7 @@ class TrainConfig:
     head_path: str = "clip_head.h5"
     mixed_precision: str = "auto"  # "auto" (on a GPU) | "on" | "off"
     jit_compile: str = "auto"  # "auto" (on a GPU) | "on" | "off"
+    feature_dtype: str = "float16"  # cached frozen-encoder features of stage 1
     verbose: int = 1  # Keras progress: 0 silent, 1 bar, 2 one line an epoch
 
     def __post_init__(self):
@@ -116,6 +128,9 @@ class TrainConfig:
             "data_dir": _TEXT, "model": _TEXT, "cache_dir": (lambda v: v is None or _TEXT[0](v), "a non-empty string or null"),
             "text_column": _TEXT, "include_english": _BOOL, "max_length": _int_at_least(3), "loss": _one_of(LOSSES),
             "normalize_targets": _BOOL,
+            "contrastive_weight": (lambda v: _is_number(v) and v >= 0, "a number >= 0"),
+            "temperature": (lambda v: _is_number(v) and v > 0, "a number > 0"),
+            "contrastive_negatives": _int_at_least(0), "feature_dtype": _one_of(FEATURE_DTYPES),
             "val_fraction": (lambda v: _is_number(v) and 0 < v < 1, "a number between 0 and 1 (exclusive)"),
             "max_train": _int_at_least(1, optional=True),
             "stage1": (lambda v: isinstance(v, StageConfig), "a StageConfig"),
@@ -125,6 +140,9 @@ class TrainConfig:
             "mixed_precision": _one_of(SWITCHES), "jit_compile": _one_of(SWITCHES), "verbose": _one_of((0, 1, 2)),
         })
         self.val_fraction = float(self.val_fraction)
+        self.contrastive_weight, self.temperature = float(self.contrastive_weight), float(self.temperature)
+        if isinstance(self.stage2, StageConfig) and self.stage2.solver != "adam":
+            raise OptionError("stage2.solver", self.stage2.solver, "'adam' (the encoder trains: no closed form)")
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

@@ -18,15 +18,24 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class Split:
-    """One side of the split: texts, caption ids, groups (image ids) and float32 targets [n, dim], row-aligned."""
+    """One side of the split, row-aligned: texts, caption ids, groups (image ids; -1 where none), float32 targets
+    [n, dim], and keys (one id per distinct English caption, i.e. per distinct teacher vector)."""
 
     texts: list[str]
     caption_ids: np.ndarray
     groups: np.ndarray
     targets: np.ndarray
+    keys: np.ndarray
 
     def __len__(self) -> int:
         return len(self.texts)
+
+    def head(self, n: int) -> Split:
+        return Split(self.texts[:n], self.caption_ids[:n], self.groups[:n], self.targets[:n], self.keys[:n])
+
+    def negative_groups(self) -> np.ndarray:
+        """Groups for contrastive masking [n] int64: the image id, or a per-sentence id (< -1) where there is none."""
+        return np.where(self.groups >= 0, self.groups, -(self.keys + 2)).astype(np.int64)
 
 
 def read_cache(data_dir, text_column: str = "tr") -> tuple[pd.DataFrame, np.ndarray, dict]:
@@ -75,28 +84,37 @@ def load_splits(data_dir, text_column="tr", val_fraction=0.05, seed=42, include_
     targets = np.asarray(vectors, np.float32)  # one float32 copy in memory; the memmap stays on disk
     check_targets(targets, ids, f"{data_dir}/teacher.npy")
     column = table[text_column].fillna("").astype(str)
+    english = table["en"].fillna("").astype(str)
     texts = column.to_numpy()
     empty = (column.str.strip().str.len() == 0).to_numpy()
-    if empty.any():
-        log.warning("dropping %d captions with an empty '%s' text (caption_id %s ...)", empty.sum(), text_column, ids[empty][:5].tolist())
+    no_english = (english.str.strip().str.len() == 0).to_numpy()
+    keys = pd.factorize(english)[0].astype(np.int64)  # same English caption = same teacher vector
     is_val = split_groups(table, val_fraction, seed)
     groups = table["image_id"].fillna(-1).astype("int64").to_numpy()
     if normalize_targets:
         targets = l2_normalize(targets, dtype=targets.dtype)
+    # Training rows without a translation (English-only captions) train on their English side instead of being
+    # dropped; validation measures translation (TR->EN), so it keeps translated rows only.
+    english_only = ~is_val & empty & ~no_english
+    dropped = empty & ~english_only
+    if english_only.any():
+        log.info("%d training captions have no '%s' text: trained on their English side", english_only.sum(), text_column)
+    if dropped.any():
+        log.warning("dropping %d captions with an empty '%s' text (caption_id %s ...)", dropped.sum(), text_column,
+                    ids[dropped][:5].tolist())
 
-    def take(mask, english=False):
-        rows = np.flatnonzero(mask & ~empty)
-        out = Split(texts[rows].tolist(), ids[rows], groups[rows], targets[rows])
-        if english:
-            en = table["en"].astype(str).to_numpy()[rows].tolist()
-            out = Split(out.texts + en, np.concatenate([out.caption_ids] * 2), np.concatenate([out.groups] * 2),
-                        np.concatenate([out.targets] * 2))
-        return out
+    def take(rows):
+        return Split(texts[rows].tolist(), ids[rows], groups[rows], targets[rows], keys[rows])
 
-    train = take(~is_val, include_english)
+    train = take(np.flatnonzero(~is_val & ~empty))
+    en_rows = np.flatnonzero(english_only | (~is_val & ~empty & ~no_english)) if include_english else np.flatnonzero(english_only)
+    if len(en_rows):
+        en = Split(english.to_numpy()[en_rows].tolist(), ids[en_rows], groups[en_rows], targets[en_rows], keys[en_rows])
+        train = Split(train.texts + en.texts, *(np.concatenate([getattr(train, f), getattr(en, f)])
+                                                for f in ("caption_ids", "groups", "targets", "keys")))
     if max_train is not None:
-        train = Split(train.texts[:max_train], train.caption_ids[:max_train], train.groups[:max_train], train.targets[:max_train])
-    val = take(is_val)
+        train = train.head(max_train)
+    val = take(np.flatnonzero(is_val & ~empty))
     log.info("split %s: %d training examples, %d validation captions (%d images)", data_dir, len(train), len(val), len(set(val.groups)))
     return train, val, manifest
 
@@ -139,21 +157,85 @@ def padded_length(ids: list[np.ndarray], multiple: int, max_length: int, fixed: 
     return min(max_length, -(-longest // multiple) * multiple) if multiple > 1 else longest
 
 
-def make_dataset(ids: list[np.ndarray], targets: np.ndarray, batch_size: int, *, pad_id: int, max_length: int,
+class NegativeSampler:
+    """Extra contrastive negatives: `count` teacher vectors drawn uniformly from the training cache for each batch,
+    with their keys and groups (so a drawn duplicate of a batch row is masked, never a false negative)."""
+
+    def __init__(self, split: Split, count: int):
+        self.targets, self.keys, self.groups, self.count = split.targets, split.keys, split.negative_groups(), count
+
+    def draw(self, rng: np.random.Generator) -> dict[str, np.ndarray]:
+        rows = np.sort(rng.integers(0, len(self.targets), self.count))  # sorted: sequential reads of a memmap
+        return {"negatives": self.targets[rows], "negative_key": self.keys[rows], "negative_group": self.groups[rows]}
+
+    def spec(self, dim: int) -> dict[str, tf.TensorSpec]:
+        return {"negatives": tf.TensorSpec([None, dim], tf.float32), "negative_key": tf.TensorSpec([None], tf.int64),
+                "negative_group": tf.TensorSpec([None], tf.int64)}
+
+
+def batch_labels(split: Split, index: np.ndarray, groups: np.ndarray) -> dict[str, np.ndarray]:
+    """The `y` of one batch for `distill.losses`: target, key, group (row-aligned with `index`)."""
+    return {"target": np.asarray(split.targets[index], np.float32), "key": split.keys[index], "group": groups[index]}
+
+
+def labels_spec(dim: int, sampler: NegativeSampler | None) -> dict[str, tf.TensorSpec]:
+    spec = {"target": tf.TensorSpec([None, dim], tf.float32), "key": tf.TensorSpec([None], tf.int64),
+            "group": tf.TensorSpec([None], tf.int64)}
+    return {**spec, **(sampler.spec(dim) if sampler else {})}
+
+
+def make_dataset(ids: list[np.ndarray], targets: np.ndarray | Split, batch_size: int, *, pad_id: int, max_length: int,
                  seed: int | None, bucket: bool = True, pool: int = 50, pad_multiple: int = 8,
-                 max_batches: int | None = None) -> tf.data.Dataset:
-    """tf.data of ((input_ids, attention_mask), targets) batches; `seed=None` keeps input order (no shuffle)."""
+                 max_batches: int | None = None, negatives: int = 0) -> tf.data.Dataset:
+    """tf.data of ((input_ids, attention_mask), y) batches; `seed=None` keeps input order (no shuffle).
+
+    `targets` an array: y is the target batch (plain Keras losses). A Split: y is the dict of `distill.losses`
+    (targets, keys, groups, and `negatives` extra teacher vectors per batch drawn from the split)."""
     lengths = np.fromiter((len(x) for x in ids), np.int64, len(ids))
     rng = np.random.default_rng(seed) if seed is not None else None
     batches = batch_order(lengths, batch_size, rng, bucket, pool)[:max_batches]
+    split = targets if isinstance(targets, Split) else None
+    groups = split.negative_groups() if split else None
+    sampler = NegativeSampler(split, negatives) if split and negatives else None
+    draws = np.random.default_rng(None if seed is None else seed + 1)
+    dim = (split.targets if split else targets).shape[1]
 
     def generate() -> Iterator:
         for index in batches:
             chunk = [ids[i] for i in index]
-            yield pad_batch(chunk, pad_id, padded_length(chunk, pad_multiple, max_length, not bucket)), targets[index]
+            x = pad_batch(chunk, pad_id, padded_length(chunk, pad_multiple, max_length, not bucket))
+            if split is None:
+                yield x, targets[index]
+            else:
+                yield x, {**batch_labels(split, index, groups), **(sampler.draw(draws) if sampler else {})}
 
     spec = {k: tf.TensorSpec([None, None], tf.int32) for k in ("input_ids", "attention_mask")}
-    dataset = tf.data.Dataset.from_generator(generate, output_signature=(spec, tf.TensorSpec([None, targets.shape[1]], tf.float32)))
+    y_spec = labels_spec(dim, sampler) if split else tf.TensorSpec([None, dim], tf.float32)
+    dataset = tf.data.Dataset.from_generator(generate, output_signature=(spec, y_spec))
+    return dataset.apply(tf.data.experimental.assert_cardinality(len(batches))).prefetch(2)
+
+
+def feature_batches(n: int, batch_size: int, seed: int) -> list[np.ndarray]:
+    """Shuffled row batches (each sorted, so memmap reads go forward)."""
+    order = np.random.default_rng(seed).permutation(n)
+    return [np.sort(order[i:i + batch_size]) for i in range(0, n, batch_size)]
+
+
+def feature_dataset(features: np.ndarray, split: Split, batch_size: int, seed: int,
+                    negatives: int = 0) -> tf.data.Dataset:
+    """Shuffled batches (features [b, hidden], y) of cached pooled features (stage 1 with the encoder frozen)."""
+    rng = np.random.default_rng(seed + 1)
+    batches = feature_batches(len(split), batch_size, seed)
+    groups = split.negative_groups()
+    sampler = NegativeSampler(split, negatives) if negatives else None
+
+    def generate() -> Iterator:
+        for index in batches:
+            y = batch_labels(split, index, groups)
+            yield np.asarray(features[index], np.float32), {**y, **(sampler.draw(rng) if sampler else {})}
+
+    x_spec = tf.TensorSpec([None, features.shape[1]], tf.float32)
+    dataset = tf.data.Dataset.from_generator(generate, output_signature=(x_spec, labels_spec(split.targets.shape[1], sampler)))
     return dataset.apply(tf.data.experimental.assert_cardinality(len(batches))).prefetch(2)
 
 

@@ -21,8 +21,13 @@ def metrics(student: np.ndarray, teacher: np.ndarray) -> dict[str, float]:
 
 
 def validation_loss(result: dict[str, float], loss: str) -> float:
-    """The number early stopping watches: MSE, or 1 - mean cosine for the cosine loss."""
-    return result["mse"] if loss == "mse" else 1.0 - result["cosine"]
+    """The number early stopping (and the ridge penalty choice) minimises: MSE for "mse", 1 - mean cosine for
+    "cosine", 1 - R@1 for the contrastive losses (what they optimise; MSE would fight the ranking term)."""
+    if loss == "mse":
+        return result["mse"]
+    if loss == "cosine":
+        return 1.0 - result["cosine"]
+    return 1.0 - result["r1"]
 
 
 def evaluate_saved(model_dir: str, data_dir: str, split: str = "val", batch_size: int = 64) -> dict:

@@ -113,6 +113,12 @@ class Student(tf_keras.Model):
         """Inference call traced once for all batch shapes."""
         return self(inputs, training=False)
 
+    @tf.function(input_signature=[{k: tf.TensorSpec([None, None], tf.int32) for k in ("input_ids", "attention_mask")}],
+                 reduce_retracing=True)
+    def pool_batch(self, inputs):
+        """Pooled encoder features [batch, hidden] (inference mode), traced once for all batch shapes."""
+        return self.pool(inputs, training=False)
+
     @property
     def hidden_size(self) -> int:
         return int(self.encoder.config.hidden_size if hasattr(self.encoder.config, "hidden_size") else self.encoder.config.dim)

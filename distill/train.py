@@ -1,5 +1,9 @@
 """Two-stage distillation (Reimers & Gurevych 2020, M-CLIP): stage 1 fits the head on a frozen encoder, stage 2
-fine-tunes everything at a low learning rate with warm-up and decay. MSE (or cosine) to cached CLIP text vectors.
+fine-tunes everything at a low learning rate with warm-up and decay. The loss (distill/losses.py) is MSE to cached
+CLIP text vectors, optionally plus a symmetric InfoNCE with cached extra negatives.
+
+Stage 1 computes the frozen encoder's pooled features once (distill/features.py) and fits the head on them: in closed
+form (ridge, distill/ridge.py, the default) or by Adam epochs over the features.
 
 Each epoch is validated (MSE, cosine, TR->EN R@1/R@5), checkpointed with its optimizer state, and recorded in
 state.json, so a killed run continues with `resume=True` (with the options it was started with). A non-finite loss
@@ -13,6 +17,7 @@ import os
 import time
 from pathlib import Path
 
+import numpy as np
 import tensorflow as tf
 import tf_keras
 
@@ -20,9 +25,12 @@ from data_tools.cache import read_manifest
 from data_tools.errors import UserError
 
 from .config import StageConfig, TrainConfig
-from .data import load_splits, make_dataset, tokenize
+from . import ridge
+from .data import feature_dataset, load_splits, make_dataset, tokenize
+from .distiller import Distiller
 from .evaluate import metrics, validation_loss
 from .export import save_student
+from .features import cached_features, ids_key
 from .history import save_history
 from .run_state import STATE, check_resumable, read_state, write_state
 from .student import build_student, encode_ids, load_encoder, load_tokenizer
@@ -144,9 +152,13 @@ class Trainer:
         if self.state["checkpoint"]:
             _restore(self.student, self.run_dir, self.state["checkpoint"])
 
-    def validate(self) -> dict:
-        vectors = encode_ids(self.student, self.val_ids, 2 * self.config.stage1.batch_size, self.pad_id, self.pad_multiple)
-        return metrics(vectors, self.val.targets)
+    def validate(self, features: np.ndarray | None = None) -> dict:
+        """Validation metrics; from cached frozen-encoder features through the head when given (stage 1)."""
+        if features is not None:
+            vectors = self.student.head.predict(np.asarray(features, np.float32), batch_size=4096, verbose=0)
+        else:
+            vectors = encode_ids(self.student, self.val_ids, 2 * self.config.stage1.batch_size, self.pad_id, self.pad_multiple)
+        return metrics(np.asarray(vectors, np.float32), self.val.targets)
 
     def record_baseline(self) -> None:
         """Validation metrics of the untrained student (history entry stage 0, epoch 0)."""
@@ -162,7 +174,8 @@ class Trainer:
         info = {"base_model": self.config.model, "max_length": self.config.max_length,
                 "text_column": self.config.text_column, "normalized_targets": self.config.normalize_targets,
                 "teacher": {k: teacher.get(k) for k in ("model", "kind", "dim", "normalized")},
-                "loss": self.config.loss, "val_fraction": self.config.val_fraction, "seed": self.config.seed,
+                "loss": self.config.loss, "contrastive_weight": self.config.contrastive_weight,
+                "temperature": self.config.temperature, "val_fraction": self.config.val_fraction, "seed": self.config.seed,
                 "include_english": self.config.include_english, "data_dir": str(self.config.data_dir),
                 "metrics": final}
         save_student(self.student, self.tokenizer, self.config.output_dir, info, self.config.head_path)
@@ -172,38 +185,98 @@ class Trainer:
                 "head_path": self.config.head_path}
 
     def fit_stage(self, no: int, cfg: StageConfig) -> None:
+        """Stage 1: the head on cached frozen-encoder features (ridge in one solve, or Adam epochs). Stage 2: all."""
         state = self.state
         if state["stage"] > no or (state["stage"] == no and state["stage_done"]) or cfg.epochs <= 0:
             return
+        self.student.encoder.trainable = no == 2
+        if no == 1:
+            train_features, val_features = self.frozen_features()
+            validate = lambda: self.validate(val_features)  # noqa: E731
+            if cfg.solver == "ridge":
+                return self._fit_ridge(cfg, train_features, validate)
+            net, steps = self.student.head, math.ceil(len(self.train) / cfg.batch_size)
+
+            def data(epoch: int, seed: int):
+                return feature_dataset(train_features, self.train, cfg.batch_size, seed, self._negatives())
+        else:
+            net, steps, validate = self.student, math.ceil(len(self.train) / cfg.batch_size), self.validate
+
+            def data(epoch: int, seed: int):
+                return make_dataset(self.train_ids, self.train, cfg.batch_size, pad_id=self.pad_id,
+                                    max_length=self.config.max_length, seed=seed, bucket=self.config.bucket,
+                                    pool=self.config.bucket_pool, pad_multiple=self.pad_multiple,
+                                    max_batches=min(steps, cfg.steps_per_epoch or steps), negatives=self._negatives())
+        self._fit_epochs(no, cfg, net, min(steps, cfg.steps_per_epoch or steps), data, validate)
+
+    def _negatives(self) -> int:
+        return self.config.contrastive_negatives if "contrastive" in self.config.loss else 0
+
+    def frozen_features(self) -> tuple[np.ndarray, np.ndarray]:
+        """Pooled features of the frozen encoder for the training and validation texts, computed once per run
+        (run_dir/features/, float16 by default) and reused by later epochs, `--resume` and the ridge solver."""
+        folder = self.run_dir / "features"
+        hidden = self.student.hidden_size
+        out = []
+        for name, ids in (("train", self.train_ids), ("val", self.val_ids)):
+            key = ids_key(ids, self.config.model, str(self.config.max_length))
+            out.append(cached_features(folder / f"{name}.npy", ids, lambda b: self.student.pool_batch(b).numpy(),
+                                       hidden, key, batch_size=2 * self.config.stage1.batch_size, pad_id=self.pad_id,
+                                       pad_multiple=self.pad_multiple, dtype=self.config.feature_dtype,
+                                       progress=self.config.verbose > 0))
+        return out[0], out[1]
+
+    def _fit_ridge(self, cfg: StageConfig, features: np.ndarray, validate) -> None:
+        """Closed-form head: XᵀX, XᵀY in one pass over the cached features, λ chosen on validation."""
+        began = time.time()
+        gram = ridge.accumulate(features, self.train.targets)
+        penalties = ridge.PENALTIES if cfg.ridge_penalty is None else (cfg.ridge_penalty,)
+        best = None
+        for penalty in penalties:
+            kernel, bias = ridge.solve(gram, penalty)
+            self.student.head.layers[-1].set_weights([kernel, bias])
+            val = validate()
+            vloss = validation_loss(val, self.config.loss)
+            log.info("stage 1 ridge: penalty %g, val_mse %.5g, val_r1 %.2f%%", penalty, val["mse"], 100 * val["r1"])
+            if best is None or vloss < best[0]:
+                best = (vloss, penalty, kernel, bias, val)
+        _, penalty, kernel, bias, val = best
+        self.student.head.layers[-1].set_weights([kernel, bias])
+        record = {"stage": 1, "epoch": 1, "loss": gram.mse(kernel, bias), **_prefixed(val), "solver": "ridge",
+                  "ridge_penalty": penalty, "seconds": round(time.time() - began, 2)}
+        self.state["history"].append(record)
+        prefix = "ckpt-s1-final"
+        _checkpoint(self.student).write(str(self.run_dir / prefix))
+        self._advance(prefix, stage=1, epoch=1, stage_done=True)
+        save_history(self.run_dir, self.state["history"])
+
+    def _fit_epochs(self, no: int, cfg: StageConfig, net, steps: int, make_data, validate) -> None:
+        """Epochs of Adam on `net` (head or whole student) with checkpoints, early stopping and the NaN guard."""
+        state = self.state
         start = state["epoch"] if state["stage"] == no else 0
         best = state.get("best") if state["stage"] == no else None
         bad_epochs = state.get("bad_epochs", 0) if state["stage"] == no else 0
         if bad_epochs >= cfg.patience:  # killed after early stopping, before the stage was closed
             start = cfg.epochs
-        self.student.encoder.trainable = no == 2
-        n_batches = math.ceil(len(self.train) / cfg.batch_size)
-        steps = min(n_batches, cfg.steps_per_epoch or n_batches)
         with self.strategy.scope():
             schedule = WarmupDecay(cfg.learning_rate, steps * cfg.epochs, int(cfg.warmup_fraction * steps * cfg.epochs), cfg.decay)
             optimizer = tf_keras.optimizers.Adam(schedule)
-            loss = tf_keras.losses.MeanSquaredError() if self.config.loss == "mse" else tf_keras.losses.CosineSimilarity()
-            self.student.compile(optimizer=optimizer, loss=loss, jit_compile=self.jit)
-            optimizer.build(self.student.trainable_variables)
+            distiller = Distiller(net, self.config.loss, self.config.temperature, self.config.contrastive_weight)
+            distiller.compile(optimizer=optimizer, jit_compile=self.jit)
+            optimizer.build(net.trainable_variables)
+            optimizer = distiller.optimizer  # the loss-scale wrapper under mixed precision: its scale is checkpointed too
         if start > 0:
             _restore(self.student, self.run_dir, state["checkpoint"], optimizer)
         log.info("stage %d: %s, %d trainable weights, epochs %d..%d of %d, %d steps/epoch", no,
-                 "encoder frozen, head only" if no == 1 else "everything", len(self.student.trainable_weights),
-                 start + 1, cfg.epochs, cfg.epochs, steps)
+                 "encoder frozen, head only (cached features)" if no == 1 else "everything",
+                 len(net.trainable_weights), start + 1, cfg.epochs, cfg.epochs, steps)
         for epoch in range(start, cfg.epochs):
             began = time.time()
-            data = make_dataset(self.train_ids, self.train.targets, cfg.batch_size, pad_id=self.pad_id,
-                                max_length=self.config.max_length, seed=self.config.seed * 1000 + no * 100 + epoch,
-                                bucket=self.config.bucket, pool=self.config.bucket_pool,
-                                pad_multiple=self.pad_multiple, max_batches=steps)
+            data = make_data(epoch, self.config.seed * 1000 + no * 100 + epoch)
             guard = NonFiniteLossGuard()
-            validation = EpochValidation(self.validate, guard)
-            fitted = self.student.fit(data, epochs=epoch + 1, initial_epoch=epoch, verbose=self.config.verbose,
-                                      callbacks=[guard, validation])
+            validation = EpochValidation(validate, guard)
+            fitted = distiller.fit(data, epochs=epoch + 1, initial_epoch=epoch, verbose=self.config.verbose,
+                                   callbacks=[guard, validation])
             if guard.bad:
                 kept = (f"last good checkpoint kept ({self.run_dir / state['checkpoint']})" if state["checkpoint"]
                         else "no checkpoint yet (no epoch had finished)")

@@ -63,8 +63,8 @@ def _run(args, env=None, **kw):
 def test_resume_after_sigkill_continues_from_the_last_checkpoint(tmp_path, tiny_student_tf, capsys):
     data = bag_cache(tmp_path / "data")
     config = TrainConfig(
-        data_dir=str(data), model=str(tiny_student_tf), val_fraction=0.2, max_length=16, verbose=0,
-        stage1=StageConfig(epochs=2, learning_rate=1e-2, batch_size=32),
+        data_dir=str(data), model=str(tiny_student_tf), val_fraction=0.2, max_length=16, verbose=0, loss="mse",
+        include_english=False, stage1=StageConfig(epochs=2, learning_rate=1e-2, batch_size=32, solver="adam"),
         stage2=StageConfig(epochs=8, learning_rate=3e-3, batch_size=32, patience=8),
         run_dir=str(tmp_path / "run"), output_dir=str(tmp_path / "student"), head_path=str(tmp_path / "clip_head.h5"))
     config.save(tmp_path / "train.json")

@@ -7,7 +7,8 @@ from distill.config import StageConfig, TrainConfig
 
 def test_defaults_follow_the_design():
     config = TrainConfig()
-    assert config.model == "dbmdz/distilbert-base-turkish-cased" and config.loss == "mse"
+    assert config.model == "dbmdz/distilbert-base-turkish-cased" and config.loss == "mse+contrastive"
+    assert config.stage1.solver == "ridge" and config.stage2.solver == "adam" and config.include_english
     assert config.head_path == "clip_head.h5" and config.output_dir == "student"
     assert config.stage1.learning_rate > config.stage2.learning_rate and config.stage2.warmup_fraction > 0
 
@@ -76,3 +77,16 @@ def test_values_are_checked_in_config_files_and_constructors(tmp_path):
     with pytest.raises(UserError, match="option decay='cos'"):
         StageConfig(decay="cos")
     assert TrainConfig.from_dict({"stage1": {"learning_rate": 1}}).stage1.learning_rate == 1.0  # JSON int is fine
+
+
+@pytest.mark.parametrize("item, message", [
+    ("stage2.solver=ridge", r"stage2.solver='ridge' is not allowed; use 'adam'"),
+    ("stage1.solver=lbfgs", r"stage1.solver='lbfgs' is not allowed; use one of 'ridge', 'adam'"),
+    ("loss=infonce", r"loss='infonce' is not allowed; use one of 'mse', 'cosine', 'contrastive', 'mse\+contrastive'"),
+    ("temperature=0", r"temperature=0.0 is not allowed; use a number > 0"),
+    ("contrastive_negatives=-1", r"contrastive_negatives=-1 is not allowed"),
+    ("stage1.ridge_penalty=-1", r"stage1.ridge_penalty=-1 is not allowed; use a number >= 0 or null"),
+])
+def test_new_objective_options_are_checked(item, message):
+    with pytest.raises(UserError, match=message):
+        TrainConfig().override([item])

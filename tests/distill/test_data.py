@@ -92,3 +92,54 @@ def test_dynamic_padding_versus_fixed_length():
     assert [x["input_ids"].shape[1] for x, _ in fixed] == [32, 32]
     batch = pad_batch([np.array([5, 6, 7], np.int32)], pad_id=9, length=5)
     assert batch["input_ids"].tolist() == [[5, 6, 7, 9, 9]] and batch["attention_mask"].tolist() == [[1, 1, 1, 0, 0]]
+
+
+def test_english_only_rows_train_on_their_english_side(tmp_path):
+    table = bag_corpus(20, 2)
+    vectors = bag_teacher(table["tr"].tolist())
+    table.loc[[0, 1, 5], "tr"] = ["", "  ", None]  # untranslated (English-only) captions
+    table.loc[7, ["tr", "en"]] = ["", ""]  # nothing at all: dropped
+    data = write_cache(tmp_path / "d", table, vectors)
+    train, val, _ = load_splits(data, val_fraction=0.2, seed=1)
+    by_id = table.set_index("caption_id")
+    for cid in by_id.index[[0, 1, 5]]:
+        if cid in set(train.caption_ids):
+            rows = np.flatnonzero(train.caption_ids == cid)
+            assert [train.texts[r] for r in rows] == [by_id.loc[cid, "en"]]  # its English side, once
+        assert cid not in set(val.caption_ids)  # validation measures translation only
+    assert by_id.index[7] not in set(train.caption_ids) | set(val.caption_ids)
+    trained_english_only = {c for c in by_id.index[[0, 1, 5]] if c in set(train.caption_ids)}
+    assert trained_english_only  # at least one of them is a training row with this seed
+    assert all(t.strip() for t in train.texts)
+
+
+def test_keys_and_groups_mark_rows_that_must_not_be_negatives(tmp_path):
+    table = bag_corpus(10, 2)
+    table.loc[3, "en"] = table.loc[0, "en"]  # two images share an English caption -> one teacher vector, one key
+    table.loc[[8, 9], "image_id"] = -1  # no image: each row its own group (by English sentence)
+    data = write_cache(tmp_path / "d", table, bag_teacher(table["tr"].tolist()))
+    train, val, _ = load_splits(data, val_fraction=0.01, seed=0, include_english=True)
+    both = {c: k for c, k in zip(np.concatenate([train.caption_ids, val.caption_ids]), np.concatenate([train.keys, val.keys]))}
+    ids = table["caption_id"].tolist()
+    assert both[ids[0]] == both[ids[3]] and len({both[i] for i in ids}) == len(ids) - 1
+    english_rows = np.flatnonzero(train.caption_ids == ids[0])
+    assert len(english_rows) == 2 and len(set(train.keys[english_rows])) == 1  # TR and EN rows of one caption
+    groups = dict(zip(train.caption_ids, train.negative_groups()))
+    assert groups[ids[8]] < -1 and groups[ids[9]] < -1 and groups[ids[8]] != groups[ids[9]]
+    assert groups[ids[0]] == groups[ids[1]] == table.loc[0, "image_id"]
+
+
+def test_contrastive_batches_carry_keys_groups_and_extra_negatives(tmp_path):
+    train, _, _ = load_splits(bag_cache(tmp_path / "d", 30, 2), val_fraction=0.2)
+    ids = [np.arange(2, 2 + len(t.split()), dtype=np.int32) for t in train.texts]
+    batches = list(make_dataset(ids, train, 8, pad_id=0, max_length=16, seed=1, negatives=5).as_numpy_iterator())
+    seen = []
+    for x, y in batches:
+        assert set(y) == {"target", "key", "group", "negatives", "negative_key", "negative_group"}
+        assert y["negatives"].shape == (5, 16) and y["target"].shape == (len(x["input_ids"]), 16)
+        for vec, key in zip(y["negatives"], y["negative_key"]):  # a negative is a real training row's vector
+            np.testing.assert_array_equal(vec, train.targets[np.flatnonzero(train.keys == key)[0]])
+        for vec, key in zip(y["target"], y["key"]):
+            seen.append(key)
+            np.testing.assert_array_equal(vec, train.targets[np.flatnonzero(train.keys == key)[0]])
+    assert sorted(seen) == sorted(train.keys.tolist())  # every row once per epoch

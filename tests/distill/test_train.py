@@ -14,10 +14,12 @@ from distill.train import Trainer, TrainingDivergedError, WarmupDecay
 from tests.distill.helpers import bag_cache
 
 
-def tiny_config(tmp, model, data, stage1=3, stage2=10, **kw) -> TrainConfig:
+def tiny_config(tmp, model, data, stage1=3, stage2=10, solver="adam", **kw) -> TrainConfig:
+    """The original recipe (MSE, Turkish only, Adam stage 1 on cached features) unless told otherwise."""
+    kw = {"loss": "mse", "include_english": False, **kw}
     return TrainConfig(
         data_dir=str(data), model=str(model), val_fraction=0.2, max_length=16, verbose=0,
-        stage1=StageConfig(epochs=stage1, learning_rate=1e-2, batch_size=32),
+        stage1=StageConfig(epochs=stage1, learning_rate=1e-2, batch_size=32, solver=solver),
         stage2=StageConfig(epochs=stage2, learning_rate=3e-3, batch_size=32, warmup_fraction=0.1, decay="linear", patience=3),
         run_dir=str(tmp / "run"), output_dir=str(tmp / "student"), head_path=str(tmp / "clip_head.h5"), **kw)
 
