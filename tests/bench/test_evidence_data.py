@@ -72,8 +72,15 @@ def test_coco_rows_are_english_only_training_rows(tmp_path):
     coco = pd.DataFrame({"en": ["A dog on a beach.", "Two cats."], "image_id": [5, 7]})
     built = data.build(train, test, val_fraction=0.0, seed=0, coco=coco)
     rows = built.pairs[built.pairs["source"] == "coco"]
-    assert (rows["tr"] == rows["en"]).all() and (rows["split"] == "train").all()
+    assert (rows["tr"] == "").all() and (rows["split"] == "train").all()  # distill trains them on their English side
     assert set(rows["group"]).isdisjoint(built.pairs.loc[built.pairs["source"] == "tatoeba", "group"])
+
+
+def test_coco_holdout_images_are_distinct_and_never_trained(coco_sample_json):
+    train, held = data.load_coco_english(coco_sample_json, limit=100, seed=3, holdout_images=10)
+    assert len(held) == 10 and held["image_id"].is_unique  # one caption of each of 10 images
+    assert set(held["image_id"]).isdisjoint(set(train["image_id"]))
+    assert len(train) == 100 and not set(train["en"]) & set(held["en"])
 
 
 def test_read_pairs_names_the_bad_line(tmp_path):

@@ -67,7 +67,7 @@ def test_real_e5_student_learns_in_both_stages(tmp_path, tatoeba_sample_tsv, mon
 
     config = evidence_config(str(tmp_path / "data"), str(e5_dir), str(tmp_path / "work"), quick=True, seed=0)
     config = config.override(["val_fraction=0.25", "max_length=32", "verbose=0",
-                              "stage1.epochs=3", "stage1.batch_size=16", "stage1.learning_rate=0.01",
+                              "stage1.epochs=3", "stage1.batch_size=16", "stage1.learning_rate=0.01", "stage1.solver=adam",
                               "stage2.epochs=1", "stage2.batch_size=16", "stage2.learning_rate=1e-4"])
     snapshots = {}
 
