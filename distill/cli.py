@@ -10,6 +10,7 @@ from data_tools.errors import UserError
 
 EXAMPLES = """examples:
   python -m distill train --data data --model dbmdz/distilbert-base-turkish-cased
+  python -m distill train --data data --loss mse --stage1-solver adam        # the original recipe
   python -m distill train --config train.json --set stage2.epochs=5 --set stage2.learning_rate=1e-5
   python -m distill train --config runs/student/config.json --resume
   python -m distill evaluate --model student --data data
@@ -30,10 +31,16 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--run-dir", help="checkpoints, history.json/png, state.json (default: runs/student)")
     train.add_argument("--output-dir", help="fine-tuned encoder + tokenizer + student.json (default: student)")
     train.add_argument("--head", dest="head_path", help="where to write clip_head.h5 (default: ./clip_head.h5)")
-    train.add_argument("--epochs1", type=int, help="stage 1 epochs (head only)")
+    train.add_argument("--epochs1", type=int, help="stage 1 epochs (head only; with the ridge solver 0 skips stage 1, "
+                       "any other value is one closed-form fit)")
     train.add_argument("--epochs2", type=int, help="stage 2 epochs (everything)")
     train.add_argument("--batch-size", type=int, help="batch size of both stages")
-    train.add_argument("--loss", choices=["mse", "cosine"])
+    train.add_argument("--loss", choices=["mse", "cosine", "contrastive", "mse+contrastive"],
+                       help="training objective (default mse+contrastive: MSE to the teacher vectors + 0.3 x InfoNCE; "
+                            "see --set contrastive_weight=, temperature=, contrastive_negatives=)")
+    train.add_argument("--stage1-solver", choices=["ridge", "adam"],
+                       help="stage 1 on cached frozen-encoder features: ridge = closed form in one pass (default), "
+                            "adam = epochs over the features")
     train.add_argument("--include-english", action="store_true", default=None, help="also train on the English captions")
     train.add_argument("--seed", type=int)
     train.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
@@ -59,6 +66,7 @@ def build_config(args: argparse.Namespace):
             if (v := getattr(args, k)) is not None]
     sets += [f"include_english={json.dumps(args.include_english)}"] if args.include_english is not None else []
     sets += [f"stage1.epochs={args.epochs1}"] if args.epochs1 is not None else []
+    sets += [f"stage1.solver={args.stage1_solver}"] if args.stage1_solver is not None else []
     sets += [f"stage2.epochs={args.epochs2}"] if args.epochs2 is not None else []
     if args.batch_size is not None:
         sets += [f"stage1.batch_size={args.batch_size}", f"stage2.batch_size={args.batch_size}"]

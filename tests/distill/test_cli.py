@@ -41,6 +41,16 @@ def test_config_file_then_flags_then_set(tmp_path, capsys):
     assert config["stage1"]["batch_size"] == config["stage2"]["batch_size"] == 16
 
 
+def test_objective_flags_reach_the_config(capsys):
+    assert main(["train", "--loss", "mse", "--stage1-solver", "adam", "--set", "contrastive_negatives=0",
+                 "--print-config"]) == 0
+    config = json.loads(capsys.readouterr().out)
+    assert (config["loss"], config["stage1"]["solver"], config["contrastive_negatives"]) == ("mse", "adam", 0)
+    assert main(["train", "--print-config"]) == 0
+    config = json.loads(capsys.readouterr().out)
+    assert (config["loss"], config["stage1"]["solver"], config["include_english"]) == ("mse+contrastive", "ridge", True)
+
+
 def test_user_errors_are_one_line_with_exit_code_2(tmp_path, capsys, tiny_student_tf):
     code = main(["train", "--data", str(tmp_path / "nope"), "--model", str(tiny_student_tf), "--run-dir", str(tmp_path / "r")])
     err = capsys.readouterr().err.strip().splitlines()
