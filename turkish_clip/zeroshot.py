@@ -2,7 +2,7 @@
 
 Prompt ensembling as in CLIP (Radford et al. 2021, notebook "Prompt_Engineering_for_ImageNet"): each label is put in
 every template, the normalised text vectors are averaged and the mean is normalised again. The templates
-(evaluation/labels/templates.tsv) and the averaging (`evaluation.metrics.class_embeddings`) are the ones
+(turkish_clip/languages/<code>/templates.tsv) and the averaging (`evaluation.metrics.class_embeddings`) are the ones
 `python -m evaluation zero-shot` measures, so `inference.py classify` is the classifier that was evaluated.
 """
 from __future__ import annotations
@@ -13,14 +13,14 @@ from typing import Callable, Sequence
 import numpy as np
 
 from data_tools.errors import InputError
-from evaluation.labels import fill_templates
-from evaluation.labels import templates as shipped_templates
 from evaluation.metrics import class_embeddings
 
+from .languages import demo_labels, fill_templates
+from .languages import templates as shipped_templates
 from .text_encoder import l2_normalize
 
 TEMPLATES = tuple(shipped_templates("tr"))  # the 16 hand-checked Turkish templates, "bir {} fotoğrafı." first
-DEMO_LABELS = ("kedi", "kahve fincanı", "roket", "astronot", "fotoğrafçı", "galaksiler")
+DEMO_LABELS = tuple(demo_labels("tr"))  # other languages: turkish_clip.languages.templates(lang), demo_labels(lang)
 
 
 def check_labels(labels: Sequence[str], minimum: int = 2) -> list[str]:
