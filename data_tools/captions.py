@@ -15,7 +15,6 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
 
-import ftfy
 import numpy as np
 import pandas as pd
 
@@ -66,8 +65,11 @@ def read_json(path: Path | str) -> Any:
 
 
 def clean_text(text: str) -> str:
-    """ftfy-fixed text (mojibake, control characters, NFC) with whitespace stripped and internal runs collapsed."""
-    return " ".join(ftfy.fix_text(text).split())
+    """ftfy-fixed text (mojibake, control characters) in NFC, whitespace collapsed; script-safe: combining marks,
+    ZWJ/ZWNJ and Turkish dotted/dotless i are kept (`turkish_clip.languages.text.clean_text`)."""
+    from turkish_clip.languages.text import clean_text as clean
+
+    return clean(text)
 
 
 def load_exclusion_ids(path: Path | str) -> set[int]:

@@ -22,7 +22,7 @@ EXAMPLES = {
   python -m data_tools translate --data-dir data                      # opus-mt-tc-big-en-tr, greedy
   python -m data_tools translate --data-dir data --num-beams 4 --batch-size 64 --device cuda
   python -m data_tools translate --data-dir data --backend ctranslate2  # int8 on CPU
-  python -m data_tools translate --data-dir data --model Helsinki-NLP/opus-mt-en-hi --target-lang hi
+  python -m data_tools translate --data-dir data_hi --lang hi          # Helsinki-NLP/opus-mt-en-hi
   python -m data_tools translate --data-dir data --backend import --import human_tr.tsv""",
     "embed": """\
   python -m data_tools embed --data-dir data                          # OpenAI ViT-B/32, float16 vectors
@@ -55,8 +55,10 @@ def _translate_args(p: argparse.ArgumentParser, prefix: str = "") -> None:
     d = TranslateConfig()
     g = p.add_argument_group("translation")
     g.add_argument("--backend", choices=BACKENDS, default=d.backend, help="default: %(default)s")
-    g.add_argument("--model", default=d.model, help="MT model: hub id or local folder (default: %(default)s)")
-    g.add_argument("--target-lang", default=d.target_lang, help="translations column / language (default: %(default)s)")
+    g.add_argument("--lang", "--target-lang", dest="target_lang", default=d.target_lang,
+                   help="target language, ISO code: the translations column and the default --model "
+                        "(default: %(default)s; hi: Helsinki-NLP/opus-mt-en-hi)")
+    g.add_argument("--model", help=f"MT model: hub id or local folder (default: the language's, {d.model} for tr)")
     g.add_argument("--num-beams", type=int, default=d.num_beams, help="1 = greedy (default: %(default)s)")
     g.add_argument("--target-token", help="target language token of multi-target models, e.g. '>>tur<<'")
     g.add_argument("--max-length", type=int, default=d.max_length, help="most generated tokens (default: %(default)s)")

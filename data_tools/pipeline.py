@@ -38,8 +38,8 @@ class TranslateConfig:
     """Machine translation (marian / ctranslate2) or import of existing translations keyed by caption_id."""
 
     backend: str = "marian"
-    model: str = "Helsinki-NLP/opus-mt-tc-big-en-tr"
-    target_lang: str = "tr"  # the translations column
+    model: str | None = None  # None: the target language's default (languages.tsv; tr: opus-mt-tc-big-en-tr)
+    target_lang: str = "tr"  # --lang: ISO code, the translations column
     num_beams: int = 1  # 1 = greedy
     target_token: str | None = None  # e.g. ">>tur<<" for multi-target opus-mt models
     max_length: int = 256
@@ -50,6 +50,14 @@ class TranslateConfig:
     compute_type: str | None = None  # ctranslate2: int8 on CPU, float16 on CUDA by default
     import_path: str | None = None  # backend "import": TSV/CSV/JSON(L) keyed by caption_id
     text_column: str | None = None  # backend "import": column with the translation (default: target_lang)
+
+    def __post_init__(self):
+        if self.model is None:
+            from turkish_clip.languages import language
+
+            self.model = language(self.target_lang).translation_model  # unknown code: one line listing the known
+        if not isinstance(self.target_lang, str) or not self.target_lang.strip():
+            raise UserError(f"--lang must be a language code such as tr or hi, got {self.target_lang!r}")
 
     def key(self) -> dict:
         """The options that change the translations (batch size, device and shard size do not)."""

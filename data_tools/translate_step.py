@@ -16,6 +16,7 @@ import pyarrow.parquet as pq
 from data_tools import cache
 from data_tools.errors import InputError
 from data_tools.shards import ShardedStep, assemble_parquet
+from turkish_clip.languages.text import normalize_text
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +59,7 @@ def translation_step(data_dir: Path, config) -> ShardedStep:
                                           texts, ids, "translator")
             if len(translated) != len(texts):
                 raise RuntimeError(f"translator returned {len(translated)} texts for {len(texts)}")
+            translated = [normalize_text(text) for text in translated]  # NFC, as every stored text
             backend, model = translator.backend, translator.model_id
         n = chunk.num_rows
         return chunk.append_column(config.target_lang, pa.array(translated, pa.string())).append_column(
@@ -70,7 +72,7 @@ def translation_step(data_dir: Path, config) -> ShardedStep:
                     for b in pq.ParquetFile(out).iter_batches(columns=[config.target_lang]))
         if empty:
             log.warning("%d captions got an empty translation", empty)
-        return {"target_lang": config.target_lang, "empty_translations": int(empty)}
+        return {"lang": config.target_lang, "target_lang": config.target_lang, "empty_translations": int(empty)}
 
     return ShardedStep(
         data_dir=data_dir, step="translation", command="python -m data_tools translate", output=cache.TRANSLATIONS,

@@ -11,6 +11,7 @@ from data_tools.errors import UserError
 EXAMPLES = """examples:
   python -m distill train --data data --model dbmdz/distilbert-base-turkish-cased
   python -m distill train --data data --loss mse --stage1-solver adam        # the original recipe
+  python -m distill train --data data_hi --lang hi          # l3cube-pune/hindi-bert-v2 on the 'hi' column
   python -m distill train --config train.json --set stage2.epochs=5 --set stage2.learning_rate=1e-5
   python -m distill train --config runs/student/config.json --resume
   python -m distill evaluate --model student --data data
@@ -19,7 +20,7 @@ EXAMPLES = """examples:
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m distill", epilog=EXAMPLES,
-                                     description="Train the Turkish student (TF DistilBERT + mean pooling + Dense head) on a "
+                                     description="Train the student (Turkish by default: TF DistilBERT + mean pooling + Dense head) on a "
                                                  "cache of CLIP text vectors, or evaluate a trained one.",
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -27,7 +28,9 @@ def _parser() -> argparse.ArgumentParser:
                            epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
     train.add_argument("--config", help="JSON file of TrainConfig options (flags below override it)")
     train.add_argument("--data", dest="data_dir", help="cache folder written by `python -m data_tools` (default: data)")
-    train.add_argument("--model", help="student encoder: hub id or local folder (default: dbmdz/distilbert-base-turkish-cased)")
+    train.add_argument("--lang", help="language (ISO code, default tr): picks the default --model and the text column "
+                       "(tr: dbmdz/distilbert-base-turkish-cased, hi: l3cube-pune/hindi-bert-v2)")
+    train.add_argument("--model", help="student encoder: hub id or local folder (default: the language's, see --lang)")
     train.add_argument("--run-dir", help="checkpoints, history.json/png, state.json (default: runs/student)")
     train.add_argument("--output-dir", help="fine-tuned encoder + tokenizer + student.json (default: student)")
     train.add_argument("--head", dest="head_path", help="where to write clip_head.h5 (default: ./clip_head.h5)")
@@ -62,7 +65,7 @@ def build_config(args: argparse.Namespace):
     from .config import TrainConfig
 
     config = TrainConfig.load(args.config) if args.config else TrainConfig()
-    sets = [f"{k}={v}" for k in ("data_dir", "model", "run_dir", "output_dir", "head_path", "loss", "seed")
+    sets = [f"{k}={v}" for k in ("lang", "data_dir", "model", "run_dir", "output_dir", "head_path", "loss", "seed")
             if (v := getattr(args, k)) is not None]
     sets += [f"include_english={json.dumps(args.include_english)}"] if args.include_english is not None else []
     sets += [f"stage1.epochs={args.epochs1}"] if args.epochs1 is not None else []

@@ -94,9 +94,10 @@ class TrainConfig:
     """Everything `distill.train.train` needs; saved as config.json in the run folder."""
 
     data_dir: str = "data"
-    model: str = DEFAULT_MODEL
+    lang: str = "tr"  # ISO code (turkish_clip/languages): picks the defaults of model and text_column
+    model: str | None = None  # None: the language's default student (DEFAULT_MODEL for "tr")
     cache_dir: str | None = None  # Hugging Face cache folder (None: the default)
-    text_column: str = "tr"
+    text_column: str | None = None  # None: the language code (the translations column)
     include_english: bool = True  # also train on the English source captions (Reimers & Gurevych 2020)
     max_length: int = 64  # tokens, truncation
     loss: str = "mse+contrastive"  # "mse" | "cosine" | "contrastive" | "mse+contrastive" (distill/losses.py)
@@ -124,6 +125,11 @@ class TrainConfig:
     verbose: int = 1  # Keras progress: 0 silent, 1 bar, 2 one line an epoch
 
     def __post_init__(self):
+        from turkish_clip.languages import language
+
+        self.lang = language(self.lang).code  # an unknown code: one line listing the available ones
+        self.model = language(self.lang).student_model if self.model is None else self.model
+        self.text_column = self.lang if self.text_column is None else self.text_column
         _check(self, {
             "data_dir": _TEXT, "model": _TEXT, "cache_dir": (lambda v: v is None or _TEXT[0](v), "a non-empty string or null"),
             "text_column": _TEXT, "include_english": _BOOL, "max_length": _int_at_least(3), "loss": _one_of(LOSSES),
@@ -180,7 +186,7 @@ class TrainConfig:
 
     def override(self, assignments: list[str]) -> TrainConfig:
         """Apply `key=value` strings (`stage2.learning_rate=1e-5`), values coerced to the field's type."""
-        data = self.to_dict()
+        data, assigned = self.to_dict(), set()
         for item in assignments:
             key, sep, raw = item.partition("=")
             if not sep:
@@ -194,6 +200,12 @@ class TrainConfig:
             if name not in target:
                 raise UserError(f"override '{item}': unknown option '{key}'")
             target[name] = _coerce(raw.strip(), target[name], key)
+            assigned.add(key.strip())
+        if "lang" in assigned:  # a new language brings its defaults where the old language's were in use
+            from turkish_clip.languages import language
+
+            old = {"model": language(self.lang).student_model, "text_column": self.lang}
+            data.update({k: None for k, v in old.items() if k not in assigned and data[k] == v})
         return TrainConfig.from_dict(data)
 
 

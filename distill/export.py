@@ -126,6 +126,6 @@ def load_student(model_dir: str | Path, head_path: str | Path | None = None) -> 
     model_dir = Path(model_dir)
     meta = read_student_json(model_dir)
     encoder = load_encoder(str(model_dir / meta["encoder"]))
-    tokenizer = load_tokenizer(str(model_dir / meta["encoder"]))
+    tokenizer = load_tokenizer(str(model_dir / meta["encoder"]), lang=meta.get("lang"))
     head = load_head(head_path or model_dir / meta["head"])
     return build_student(encoder, meta["embedding_dim"], head), tokenizer, meta

@@ -16,7 +16,7 @@ from .pooling import mean_pool
 log = logging.getLogger(__name__)
 
 HINT = "Download it where there is internet (huggingface-cli download NAME) and pass its local folder, or set HF_HOME."
-TURKISH_PROBE = "Çiçekçi İğdır ılık şölen Ömür Ürün"
+TURKISH_PROBE = "Çiçekçi İğdır ılık şölen Ömür Ürün"  # = turkish_clip/languages/languages.tsv, probe of "tr"
 
 
 WEIGHT_FILES = ("tf_model.h5", "model.safetensors", "pytorch_model.bin")  # TF weights first: no torch needed
@@ -73,18 +73,26 @@ def load_encoder(name_or_path: str, cache_dir: str | None = None):
     return model
 
 
-def load_tokenizer(name_or_path: str, cache_dir: str | None = None):
-    """The encoder's tokenizer as is (a cased model keeps case and Turkish letters); warns if it folds them."""
+def load_tokenizer(name_or_path: str, cache_dir: str | None = None, lang: str | None = None):
+    """The encoder's tokenizer as is; warns if it changes the letters of the language's probe (languages.tsv): an
+    uncased tokenizer folds Turkish İ/ı and strips Devanagari combining marks (virama, anusvara, nukta)."""
+    import unicodedata
+
     from transformers import AutoTokenizer
+
+    from turkish_clip.languages import language
 
     _check_local(name_or_path, "student tokenizer")
     try:
         tokenizer = AutoTokenizer.from_pretrained(name_or_path, cache_dir=cache_dir)
     except (OSError, ValueError) as err:
         raise model_not_found("student tokenizer", name_or_path, HINT.replace("NAME", name_or_path), err) from None
-    ids = tokenizer(TURKISH_PROBE, add_special_tokens=False)["input_ids"]
-    if tokenizer.decode(ids).replace(" ", "") != TURKISH_PROBE.replace(" ", ""):
-        log.warning("tokenizer of %s changes case or Turkish letters (%r -> %r)", name_or_path, TURKISH_PROBE, tokenizer.decode(ids))
+    probe = language(lang)
+    ids = tokenizer(probe.probe, add_special_tokens=False)["input_ids"]
+    decoded = unicodedata.normalize("NFC", tokenizer.decode(ids))
+    if decoded.replace(" ", "") != probe.probe.replace(" ", ""):
+        log.warning("tokenizer of %s changes case or %s letters (%r -> %r); use a cased model that keeps them",
+                    name_or_path, probe.name, probe.probe, decoded)
     return tokenizer
 
 

@@ -136,7 +136,7 @@ class Trainer:
         tf_keras.utils.set_random_seed(config.seed)
         self.strategy, self.jit = setup_device(config)
         self.pad_multiple = config.pad_multiple or (8 if tf.config.list_physical_devices("GPU") else 1)
-        self.tokenizer = load_tokenizer(config.model, config.cache_dir)
+        self.tokenizer = load_tokenizer(config.model, config.cache_dir, config.lang)
         self.pad_id = self.tokenizer.pad_token_id or 0
         self.train, self.val, self.manifest = load_splits(
             config.data_dir, config.text_column, config.val_fraction, config.seed, config.include_english,
@@ -171,7 +171,7 @@ class Trainer:
         self.fit_stage(2, self.config.stage2)
         final = self.validate()
         teacher = self.manifest.get("teacher", {})
-        info = {"base_model": self.config.model, "max_length": self.config.max_length,
+        info = {"lang": self.config.lang, "base_model": self.config.model, "max_length": self.config.max_length,
                 "text_column": self.config.text_column, "normalized_targets": self.config.normalize_targets,
                 "teacher": {k: teacher.get(k) for k in ("model", "kind", "dim", "normalized")},
                 "loss": self.config.loss, "contrastive_weight": self.config.contrastive_weight,

@@ -14,6 +14,7 @@ import numpy as np
 from data_tools.errors import InputError, ModelNotFoundError, UserError
 from evaluation import metrics
 
+from .languages.text import normalize_text
 from .models import ENV_HEAD, ENV_MODEL, TextModelSpec, resolve_text_model, with_hint
 
 log = logging.getLogger(__name__)
@@ -134,7 +135,7 @@ class TextEncoder:
         """float32 [n, dim] in the caller's order (L2-normalised unless normalize=False); [] gives [0, dim]."""
         from distill.data import inference_batches
 
-        texts = check_texts(texts)
+        texts = [normalize_text(text) for text in check_texts(texts)]  # NFC, as the training captions
         batch_size = batch_size or self.batch_size
         if batch_size < 1:
             raise UserError(f"batch_size must be >= 1, got {batch_size}")
