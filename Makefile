@@ -16,8 +16,16 @@ test: venv
 	$(BIN)/python -m pytest
 
 # End to end on tiny untrained models built on the fly: proves an installation works, not model quality.
+# `make smoke LANG=hi` runs it in Hindi: LANG given on the command line is the language code (not the locale, which
+# the run then gets as C.UTF-8); `make smoke SMOKE_LANG=hi` is the same.
+ifeq ($(origin LANG),command line)
+SMOKE_LANG := $(LANG)
+SMOKE_ENV := env LANG=C.UTF-8
+endif
+SMOKE_LANG ?= tr
+
 smoke: venv
-	$(BIN)/python -m turkish_clip.smoke
+	$(SMOKE_ENV) $(BIN)/python -m turkish_clip.smoke --lang $(SMOKE_LANG)
 
 bench: venv
 	$(BIN)/python -m bench.teacher_throughput

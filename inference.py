@@ -22,8 +22,11 @@ import numpy as np
 
 import turkish_clip  # noqa: F401  (sets tf-keras and quiet TF before anything imports TensorFlow)
 from data_tools.errors import InputError, UserError
-from turkish_clip.models import DEFAULT_CLIP, ENV_CLIP, ENV_HEAD, ENV_MODEL, MONATIS_ENCODER, REPO, resolve_text_model
-from turkish_clip.zeroshot import DEMO_LABELS, TEMPLATES
+from turkish_clip.models import (DEFAULT_CLIP, ENV_CLIP, ENV_HEAD, ENV_MODEL, MONATIS_ENCODER, REPO, model_language,
+                                  resolve_text_model)
+from turkish_clip.zeroshot import DEMO_LABELS, TEMPLATES  # noqa: F401  (Turkish; kept for library users)
+
+SHIPPED = "shipped"  # templates=SHIPPED: the shipped prompt templates of the model's language
 
 log = logging.getLogger("inference")
 DEMO_IMAGES = REPO / "demo" / "images"
@@ -34,15 +37,32 @@ class TurkishCLIP:
 
     model: trained student folder (student.json) or a Hugging Face encoder id/folder (then `head` is its
     clip_head.h5); clip: OpenAI name, .pt file or Hugging Face CLIP folder. None means $TURKISH_CLIP_MODEL /
-    $TURKISH_CLIP_HEAD / $TURKISH_CLIP_CLIP, else ./student and ViT-B/32.
+    $TURKISH_CLIP_HEAD / $TURKISH_CLIP_CLIP, else ./student and ViT-B/32. lang: the language of the labels and
+    prompt templates (ISO code); None means the one the student records in student.json, else "tr".
     """
 
     def __init__(self, model: str | None = None, head: str | None = None, clip: str | None = None, *,
                  device: str | None = None, batch_size: int = 64, image_batch_size: int = 32,
-                 max_length: int | None = None):
-        self.model, self.head, self.clip, self.device = model, head, clip, device
+                 max_length: int | None = None, lang: str | None = None):
+        self.model, self.head, self.clip, self.device, self._lang = model, head, clip, device, lang
         self.batch_size, self.image_batch_size, self.max_length = batch_size, image_batch_size, max_length
         self._text = self._image = None
+
+    @property
+    def lang(self) -> str:
+        """The language of labels and templates: the one given, else the student's (student.json), else "tr"."""
+        from turkish_clip.languages import DEFAULT_LANG, language
+
+        if self._lang is None:
+            self._lang = model_language(self.model, self.head) or DEFAULT_LANG
+        return language(self._lang).code  # unknown: one line listing the available languages
+
+    @property
+    def templates(self) -> tuple[str, ...]:
+        """The shipped prompt templates of `lang` (turkish_clip/languages/<lang>/templates.tsv)."""
+        from turkish_clip.languages import templates
+
+        return tuple(templates(self.lang))
 
     @property
     def text(self):
@@ -80,13 +100,14 @@ class TurkishCLIP:
         """CLIP's softmax temperature from the checkpoint (100 for OpenAI's ViT-B/32)."""
         return self.image.logit_scale
 
-    def label_vectors(self, labels: Sequence[str], templates: Sequence[str] | None = TEMPLATES) -> np.ndarray:
+    def label_vectors(self, labels: Sequence[str], templates: Sequence[str] | str | None = SHIPPED) -> np.ndarray:
         from turkish_clip.zeroshot import label_vectors
 
-        return label_vectors(self.encode_text, labels, templates)
+        return label_vectors(self.encode_text, labels, self.templates if templates == SHIPPED else templates)
 
-    def classify(self, images, labels: Sequence[str], templates: Sequence[str] | None = TEMPLATES) -> np.ndarray:
-        """Zero-shot probabilities float32 [n_images, n_labels] (softmax of logit_scale × cosine)."""
+    def classify(self, images, labels: Sequence[str], templates: Sequence[str] | str | None = SHIPPED) -> np.ndarray:
+        """Zero-shot probabilities float32 [n_images, n_labels] (softmax of logit_scale × cosine); templates: the
+        shipped ones of `lang` (default), your own list with one {} each, or None for the bare labels."""
         from turkish_clip.zeroshot import check_labels, probabilities
 
         labels = check_labels(labels)
@@ -157,6 +178,8 @@ def _common(suppress: bool) -> argparse.ArgumentParser:
     common.add_argument("--head", help=f"clip_head.h5 (env {ENV_HEAD})")
     common.add_argument("--clip", help=f"CLIP name, .pt file or HF folder (env {ENV_CLIP}; default {DEFAULT_CLIP})")
     common.add_argument("--device", help="torch device for CLIP (default: cuda if available)")
+    common.add_argument("--lang", help="language of labels and templates, ISO code (default: the student's, else "
+                                       "tr); e.g. hi for the Hindi demo labels and templates")
     common.add_argument("--batch-size", type=int, default=argparse.SUPPRESS if suppress else 64,
                         help="texts per batch (default 64)")
     common.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS if suppress else False,
@@ -169,8 +192,8 @@ def _template_options(suppress: bool) -> argparse.ArgumentParser:
     templates.add_argument("--no-templates", action="store_true", default=argparse.SUPPRESS if suppress else False,
                            help="encode the bare labels, no prompt ensemble")
     templates.add_argument("--template", action="append", metavar="TEXT",
-                           help=f"prompt template with {{}} for the label (repeatable; default: the {len(TEMPLATES)} "
-                                f"templates of evaluation/labels/templates.tsv, e.g. {TEMPLATES[0]!r})")
+                           help=f"prompt template with {{}} for the label (repeatable; default: the shipped templates "
+                                f"of --lang in turkish_clip/languages/<lang>/templates.tsv, e.g. {TEMPLATES[0]!r})")
     return templates
 
 
@@ -223,7 +246,7 @@ def _templates(args) -> tuple[str, ...] | None:
         from turkish_clip.zeroshot import check_templates
 
         return tuple(check_templates(args.template))
-    return TEMPLATES
+    return SHIPPED
 
 
 def _describe(model: TurkishCLIP) -> str:
@@ -266,7 +289,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                         format="%(levelname)s %(name)s: %(message)s")
     if not args.verbose:  # transformers' load chatter ("All model checkpoint layers were used ...")
         os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
-    model = TurkishCLIP(args.model, args.head, args.clip, device=args.device, batch_size=args.batch_size)
+    model = TurkishCLIP(args.model, args.head, args.clip, device=args.device, batch_size=args.batch_size,
+                        lang=args.lang)
     try:
         if args.command == "search":
             print(run_search(model, args))
@@ -274,7 +298,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(run_classify(model, args.images, args.labels, _templates(args)))
         else:
             images = sorted(p for p in DEMO_IMAGES.iterdir() if p.suffix.lower() == ".jpg")
-            print(run_classify(model, [str(p) for p in images], list(DEMO_LABELS), _templates(args)))
+            from turkish_clip.languages import demo_labels
+
+            print(run_classify(model, [str(p) for p in images], demo_labels(model.lang), _templates(args)))
     except UserError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

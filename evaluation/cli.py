@@ -32,7 +32,7 @@ EPILOG = f"""datasets (files are yours; nothing is downloaded):
   cifar10/100    --images the unpacked python version (cifar-10-batches-py / cifar-100-python) or root/<class>/
   labels-tsv     --labels labels.tsv (image<TAB>class), --images base folder, --classes classes.txt (label order)
   folder         --images root/<class>/<images>
-  Turkish class names: shipped lists for CIFAR; otherwise the class names themselves or --names-tr FILE.
+  Class names in --lang: shipped lists for CIFAR (tr, hi); otherwise the class names themselves or --names FILE.
   --names-en FILE (one English name per class, label order) adds the upper-bound row.
 
 models (flag, else environment variable, else default; as in inference.py):
@@ -48,6 +48,8 @@ examples:
   python -m evaluation retrieval --dataset captions-tsv --captions my_captions.tsv --out results/
   python -m evaluation zero-shot --dataset cifar10 --images cifar-10-batches-py --out results/
   python -m evaluation zero-shot --dataset folder --images photos_by_class/ --names-en english.txt --out results/
+  python -m evaluation retrieval --dataset xm3600 --lang hi --captions xm3600/captions.jsonl --images xm3600/images
+  python -m evaluation zero-shot --dataset cifar100 --lang hi --images cifar-100-python --out results_hi/
 outputs in --out: results.json, results.md, recall_<set>.png, confusion_<set>_<model>.png, cache/ (image vectors)
 """
 
@@ -57,6 +59,8 @@ def _options() -> argparse.ArgumentParser:
     common.add_argument("--out", default="results", help="results folder (default ./results)")
     common.add_argument("--cache", help="image-embedding cache folder (default: OUT/cache)")
     common.add_argument("--name", help="name of the set in the report (default: from the files)")
+    common.add_argument("--lang", help="language of the captions / class names, ISO code (default: the one the "
+                        "student was trained for, else tr); zero-shot uses its shipped templates and CIFAR names")
     common.add_argument("--model", help=f"text model: student folder or HF encoder id/folder (env {ENV_MODEL})")
     common.add_argument("--head", help=f"clip_head.h5 (env {ENV_HEAD})")
     common.add_argument("--clip", help=f"CLIP name, .pt file or HF folder (env {ENV_CLIP}; default {DEFAULT_CLIP})")
@@ -72,29 +76,29 @@ def build_parser() -> argparse.ArgumentParser:
     common = _options()
     parser = argparse.ArgumentParser(prog="python -m evaluation", epilog=EPILOG,
                                      formatter_class=argparse.RawDescriptionHelpFormatter,
-                                     description="Evaluate the Turkish text encoder against CLIP: the student on "
-                                                 "Turkish, CLIP on the same Turkish (lower bound) and CLIP on English "
-                                                 "(upper bound), side by side.")
+                                     description="Evaluate the student text encoder against CLIP: the student on "
+                                                 "the text in --lang (Turkish by default), CLIP on the same text (lower "
+                                                 "bound) and CLIP on English (upper bound), side by side.")
     sub = parser.add_subparsers(dest="command", required=True)
     kw = dict(parents=[common], epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     retrieval = sub.add_parser("retrieval", help="text<->image Recall@1/5/10 (and fidelity with aligned English)", **kw)
     retrieval.add_argument("--dataset", required=True, choices=RETRIEVAL_SETS)
     retrieval.add_argument("--captions", required=True, help="captions file or folder (see datasets below)")
     retrieval.add_argument("--images", help="image folder (captions-tsv: default the TSV's folder)")
-    retrieval.add_argument("--lang", default="tr", help="caption language (default tr)")
     retrieval.add_argument("--split", default="test", help="Karpathy JSON split (default test)")
     retrieval.add_argument("--split-file", help="flickr: image list of the split (Flickr_8k.testImages.txt)")
     retrieval.add_argument("--english", help="flickr: English captions of the same images (upper bound)")
     retrieval.add_argument("--translations", help="coco-karpathy: Turkish captions keyed by sentid")
-    zero_shot = sub.add_parser("zero-shot", help="zero-shot classification top-1/top-5 with Turkish prompts", **kw)
+    zero_shot = sub.add_parser("zero-shot", help="zero-shot classification top-1/top-5 with prompts in --lang", **kw)
     zero_shot.add_argument("--dataset", required=True, choices=ZERO_SHOT_SETS)
     zero_shot.add_argument("--images", required=True, help="images (see datasets below)")
     zero_shot.add_argument("--labels", help="labels-tsv: the labels.tsv file")
     zero_shot.add_argument("--classes", help="classes.txt: class names in label order")
-    zero_shot.add_argument("--names-tr", help="Turkish class names, one per line in label order")
+    zero_shot.add_argument("--names", "--names-tr", dest="names_tr",
+                           help="class names in --lang, one per line in label order")
     zero_shot.add_argument("--names-en", help="English class names, one per line in label order (upper bound)")
     zero_shot.add_argument("--template", action="append", metavar="TEXT",
-                           help="Turkish prompt template with {} (repeatable; default: the shipped templates)")
+                           help="prompt template in --lang with {} (repeatable; default: the shipped templates)")
     return parser
 
 
@@ -138,7 +142,7 @@ def _name_file(path: str | None, n_classes: int, flag: str) -> list[str] | None:
 
 
 def load_zero_shot_set(args, cache: Path):
-    """(ClassificationSet, Turkish names, English names or None)."""
+    """(ClassificationSet, class names in args.lang, English names or None)."""
     from evaluation.classification import load_image_folder, load_labels_tsv, read_class_list
     from evaluation.datasets_cifar import load_cifar
     from evaluation.labels import names_for
@@ -146,7 +150,7 @@ def load_zero_shot_set(args, cache: Path):
     d = args.dataset
     if d in ("cifar10", "cifar100"):
         dataset, english = load_cifar(args.images, d, cache)
-        turkish = names_for(english, d, "tr")
+        turkish = names_for(english, d, args.lang)
     else:
         classes = read_class_list(args.classes) if args.classes else None
         if d == "labels-tsv":
@@ -178,6 +182,16 @@ def _previous(out: Path) -> dict:
     return {k: v for k, v in data.items() if k not in FORMAT}
 
 
+def resolve_lang(args) -> str:
+    """--lang, else the language the student records (student.json "lang"), else tr. Zero-shot needs shipped
+    resources (one line listing the languages that have them); retrieval takes any code (e.g. Crossmodal-3600's)."""
+    from turkish_clip.languages import DEFAULT_LANG, language
+    from turkish_clip.models import model_language
+
+    lang = args.lang or model_language(args.model, args.head) or DEFAULT_LANG
+    return language(lang).code if args.command == "zero-shot" else lang
+
+
 def run(args) -> str:
     """Load the set (fast errors first), then the models; evaluate, write the report, return the table."""
     import inference
@@ -186,6 +200,7 @@ def run(args) -> str:
 
     out = Path(args.out)
     cache = Path(args.cache) if args.cache else out / "cache"
+    args.lang = resolve_lang(args)
     if args.batch_size < 1 or args.image_batch_size < 1:
         raise InputError("--batch-size and --image-batch-size must be >= 1")
     previous = _previous(out)
@@ -202,10 +217,10 @@ def run(args) -> str:
     model.check_models()
     progress = not args.no_progress
     if args.command == "retrieval":
-        results = evaluate_retrieval(dataset, model, cache_dir=cache, progress=progress)
+        results = evaluate_retrieval(dataset, model, cache_dir=cache, progress=progress, lang=args.lang)
     else:
         results = evaluate_zero_shot(dataset, model, cache_dir=cache, names_tr=turkish, names_en=english,
-                                     templates_tr=args.template, progress=progress)
+                                     templates_tr=args.template, progress=progress, lang=args.lang)
     written = write_report(merge(previous, results), out)
     files = "\n".join(f"  {path}" for path in written.values())
     return f"{markdown_tables(results)}\nwritten:\n{files}"

@@ -21,7 +21,7 @@ def _captions_of(path: Path, lineno: int, record: dict, lang: str) -> list[str]:
     entry = record.get(lang)
     if not isinstance(entry, dict) or not isinstance(entry.get("caption"), list):
         raise InputError(f"{path}: line {lineno} (image {record[KEY]}): no '{lang}' object with a 'caption' list; "
-                         "check the language code (Crossmodal-3600 uses e.g. 'tr', 'en')")
+                         "check --lang (Crossmodal-3600 uses ISO codes such as 'tr', 'hi', 'en')")
     texts = []
     for caption in entry["caption"]:
         if not isinstance(caption, str):

@@ -4,8 +4,9 @@ results = {"retrieval": {set: {"info": {...}, "models": {model: retrieval_entry(
            "zero_shot": {set: {"info": {...}, "classes": [...], "models": {model: zero_shot_entry(...)}}},
            "fidelity":  {set: {"info": {...}, "models": {model: metrics.fidelity(...)}}}, ...anything else}
 Metric values are fractions in the JSON and percentages in the tables. Models: "student" (student on the
-Turkish text), "clip_tr" (CLIP's English text encoder on the same Turkish text: the lower bound) and "clip_en"
-(CLIP on the English captions: the upper bound); other names are shown as given.
+text in the set's language, info["lang"], Turkish by default), "clip_tr" (CLIP's English text encoder on the same
+text: the lower bound; the key keeps its first name for every language) and "clip_en" (CLIP on the English
+captions: the upper bound); other names are shown as given. Row labels follow info["language"] ("Student on Hindi").
 """
 from __future__ import annotations
 
@@ -27,7 +28,7 @@ log = logging.getLogger(__name__)
 FORMAT = {"format": "turkish-clip-evaluation", "version": 1}
 MODEL_LABELS = {"student": "Student on Turkish",
                 "clip_tr": "CLIP text encoder on Turkish (lower bound)",
-                "clip_en": "CLIP on English (upper bound)"}
+                "clip_en": "CLIP on English (upper bound)"}  # Turkish; other languages: model_labels(info)
 RETRIEVAL_COLUMNS = [("t2i_R@1", "T→I R@1"), ("t2i_R@5", "T→I R@5"), ("t2i_R@10", "T→I R@10"),
                      ("i2t_R@1", "I→T R@1"), ("i2t_R@5", "I→T R@5"), ("i2t_R@10", "I→T R@10")]
 ZERO_SHOT_COLUMNS = [("top1", "Top-1"), ("top5", "Top-5")]
@@ -91,16 +92,28 @@ def _cell(key: str, value: Any) -> str:
     return f"{100 * value:.1f}" if key in PERCENT else f"{value:.4g}"
 
 
+def model_labels(info: dict | None = None) -> dict[str, str]:
+    """Row labels for a set evaluated in info["language"] (results without one are Turkish)."""
+    language = (info or {}).get("language") or "Turkish"
+    return {model: label.replace("Turkish", language) for model, label in MODEL_LABELS.items()}
+
+
+def fidelity_columns(info: dict | None = None) -> list[tuple[str, str]]:
+    code = str((info or {}).get("lang") or "tr").upper()
+    return [(key, label.replace("TR→", f"{code}→")) for key, label in FIDELITY_COLUMNS]
+
+
 def _ordered(models: dict) -> list[str]:
     return [m for m in MODEL_LABELS if m in models] + [m for m in models if m not in MODEL_LABELS]
 
 
-def _table(title: str, models: dict, columns: list[tuple[str, str]]) -> str:
+def _table(title: str, models: dict, columns: list[tuple[str, str]], info: dict | None = None) -> str:
+    labels = model_labels(info)
     lines = [f"### {title}", "", "| Model | " + " | ".join(label for _, label in columns) + " |",
              "|---|" + "---:|" * len(columns)]
     for model in _ordered(models):
         cells = [_cell(key, models[model].get(key)) for key, _ in columns]
-        lines.append(f"| {MODEL_LABELS.get(model, model)} | " + " | ".join(cells) + " |")
+        lines.append(f"| {labels.get(model, model)} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
@@ -119,8 +132,10 @@ def markdown_tables(results: dict) -> str:
                                    ("zero_shot", "Zero-shot classification", ZERO_SHOT_COLUMNS),
                                    ("fidelity", "Fidelity to the teacher", FIDELITY_COLUMNS)):
         for name, block in results.get(kind, {}).items():
-            title = f"{heading}: {name} ({_describe(block.get('info', {}), kind)})"
-            sections.append(_table(title, block["models"], columns))
+            info = block.get("info", {})
+            title = f"{heading}: {name} ({_describe(info, kind)})"
+            columns = fidelity_columns(info) if kind == "fidelity" else columns
+            sections.append(_table(title, block["models"], columns, info))
     if not sections:
         return "No results.\n"
     note = "Recall@K and accuracy in percent; T→I = text→image, I→T = image→text."
@@ -131,7 +146,7 @@ def _slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "-", text).strip("-") or "set"
 
 
-def plot_recall_curves(name: str, models: dict, path: Path | str) -> Path:
+def plot_recall_curves(name: str, models: dict, path: Path | str, info: dict | None = None) -> Path:
     """Recall@K against K (log scale), text→image and image→text side by side, one line per model."""
     from matplotlib.figure import Figure  # no pyplot: no global state, Agg canvas for PNG
     from matplotlib.ticker import StrMethodFormatter
@@ -143,7 +158,7 @@ def plot_recall_curves(name: str, models: dict, path: Path | str) -> Path:
             if curve:
                 ks = np.arange(1, len(curve) + 1)
                 ax.plot(ks, [100 * (v if v is not None else np.nan) for v in curve], marker=".",
-                        label=MODEL_LABELS.get(model, model))
+                        label=model_labels(info).get(model, model))
         ax.set(xscale="log", xlabel="K", ylabel="Recall@K (%)", ylim=(0, 102), title=f"{name}: {label}")
         ax.xaxis.set_major_formatter(StrMethodFormatter("{x:g}"))
         ax.grid(True, which="both", alpha=0.3)
@@ -187,12 +202,13 @@ def write_report(results: dict, out_dir: Path | str) -> dict[str, Path]:
     markdown.write_text(markdown_tables(results), encoding="utf-8")
     written["markdown"] = markdown
     for name, block in results.get("retrieval", {}).items():
-        written[f"recall:{name}"] = plot_recall_curves(name, block["models"], out / f"recall_{_slug(name)}.png")
+        written[f"recall:{name}"] = plot_recall_curves(name, block["models"], out / f"recall_{_slug(name)}.png",
+                                                          block.get("info"))
     for name, block in results.get("zero_shot", {}).items():
         for model, entry in block["models"].items():
             if "confusion" in entry:
                 path = out / f"confusion_{_slug(name)}_{_slug(model)}.png"
-                title = f"{name}: {MODEL_LABELS.get(model, model)}"
+                title = f"{name}: {model_labels(block.get('info')).get(model, model)}"
                 written[f"confusion:{name}:{model}"] = plot_confusion(entry["confusion"], block["classes"], path,
                                                                       title)
     log.info("wrote %d result files to %s", len(written), out)

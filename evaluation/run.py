@@ -1,7 +1,7 @@
-"""One evaluation run: a test set, the Turkish student and CLIP's own text tower, three baselines side by side.
+"""One evaluation run: a test set, the student and CLIP's own text tower, three baselines side by side.
 
-Models (the row names of `evaluation.report`): "student" = the student on the Turkish text; "clip_tr" = CLIP's
-English text encoder on the same Turkish text (the lower bound: what users get without this project);
+Models (the row names of `evaluation.report`): "student" = the student on the text (Turkish, or the `lang` given); "clip_tr" = CLIP's
+English text encoder on the same text (the lower bound: what users get without this project);
 "clip_en" = CLIP on the English captions / class names, when the set has them (the upper bound). Image vectors
 are computed once with CLIP's image tower and cached (`evaluation.image_cache`); text is encoded on every run.
 """
@@ -14,12 +14,14 @@ from typing import Sequence
 import numpy as np
 from tqdm.auto import tqdm
 
+from data_tools.errors import InputError
 from evaluation.classification import ClassificationSet
 from evaluation.datasets import RetrievalSet
 from evaluation.image_cache import SHARD_SIZE, embed_images
-from evaluation.labels import templates
+from evaluation.labels import english_templates, templates
 from evaluation.metrics import fidelity
 from evaluation.report import retrieval_entry, zero_shot_entry
+from turkish_clip.languages import language
 from turkish_clip.zeroshot import label_vectors
 
 log = logging.getLogger(__name__)
@@ -69,30 +71,44 @@ def _image_vectors(paths, model, cache_dir, name, progress, shard_size):
                         progress=progress)
 
 
+def _language(lang: str | None, strict: bool = True) -> dict:
+    """What results record about the language of the text: {"lang": "hi", "language": "Hindi"}. Retrieval needs no
+    language resources (strict=False): a code without them (any of Crossmodal-3600's 36) is its own name."""
+    try:
+        info = language(lang)
+    except InputError:
+        if strict or not lang:
+            raise
+        return {"lang": lang, "language": lang}
+    return {"lang": info.code, "language": info.name}
+
+
 def evaluate_retrieval(dataset: RetrievalSet, model, clip_teacher=None, cache_dir: Path | str = "results/cache",
-                       *, ks: Sequence[int] = (1, 5, 10), progress: bool = True, shard_size: int | None = None
-                       ) -> dict:
+                       *, ks: Sequence[int] = (1, 5, 10), progress: bool = True, shard_size: int | None = None,
+                       lang: str | None = None) -> dict:
     """Text↔image Recall@K of the three baselines on one set, plus fidelity when English is row-aligned.
 
     model: an `inference.TurkishCLIP` (or anything with `.image` = ImageEncoder and `.text.encode` / encode_text);
     clip_teacher: CLIP's text tower (`data_tools.teacher.Teacher`), default: the one inside `model.image`.
+    lang: the captions' language (ISO code, default: the set's own, else tr), recorded with its name, which labels the rows.
     Returns {"retrieval": {name: ...}, "fidelity": {name: ...}?} in the `evaluation.report` schema.
     """
+    spoken = _language(lang or getattr(dataset, "lang", None), strict=False)
     images = _image_vectors(dataset.image_paths, model, cache_dir, dataset.name, progress, shard_size)
     teacher = clip_teacher if clip_teacher is not None else clip_text_teacher(model)
-    student = encode_student(model, dataset.captions, progress, "student (Turkish)")  # [n, dim]
-    clip_tr = encode_clip(teacher, dataset.captions, progress, "CLIP text (Turkish)")  # [n, dim]
+    student = encode_student(model, dataset.captions, progress, f"student ({spoken['language']})")  # [n, dim]
+    clip_tr = encode_clip(teacher, dataset.captions, progress, f"CLIP text ({spoken['language']})")  # [n, dim]
     models = {"student": retrieval_entry(student, images.vectors, dataset.caption_to_image, ks),
               "clip_tr": retrieval_entry(clip_tr, images.vectors, dataset.caption_to_image, ks)}
     clip_en = None
     if dataset.english is not None:
         clip_en = encode_clip(teacher, dataset.english, progress, "CLIP text (English)")  # [n_en, dim]
         models["clip_en"] = retrieval_entry(clip_en, images.vectors, dataset.english_to_image, ks)
-    info = {**dataset.info(), "image_cache": images.info(), "models": describe_models(model, teacher)}
+    info = {**dataset.info(), **spoken, "image_cache": images.info(), "models": describe_models(model, teacher)}
     results: dict = {"retrieval": {dataset.name: {"info": info, "models": models}}}
     if dataset.english_aligned and clip_en is not None:
         results["fidelity"] = {dataset.name: {
-            "info": {"pairs": len(student), "teacher": "CLIP text encoder on the aligned English captions"},
+            "info": {"pairs": len(student), "teacher": "CLIP text encoder on the aligned English captions", **spoken},
             "models": {"student": fidelity(student, clip_en), "clip_tr": fidelity(clip_tr, clip_en)}}}
     log.info("%s: evaluated %s", dataset.name, ", ".join(models))
     return results
@@ -102,25 +118,27 @@ def evaluate_zero_shot(dataset: ClassificationSet, model, clip_teacher=None,
                        cache_dir: Path | str = "results/cache", *, names_tr: Sequence[str] | None = None,
                        names_en: Sequence[str] | None = None, templates_tr: Sequence[str] | None = None,
                        templates_en: Sequence[str] | None = None, ks: Sequence[int] = (1, 5),
-                       progress: bool = True, shard_size: int | None = None) -> dict:
+                       progress: bool = True, shard_size: int | None = None, lang: str | None = None) -> dict:
     """Top-1/top-5 zero-shot accuracy of the three baselines, prompts averaged CLIP-style by the function that
     `inference.py classify` uses (`turkish_clip.zeroshot.label_vectors`): the evaluated classifier is the shipped one.
 
-    names_tr: Turkish class names in label order (default: dataset.classes); names_en: English names for the
-    upper bound (none: no "clip_en" row). Templates default to the shipped Turkish / English lists.
+    lang: the language of the class names and prompts (ISO code, default tr); names_tr: class names in that
+    language, in label order (default: dataset.classes); names_en: English names for the upper bound (none: no
+    "clip_en" row). Templates default to the language's shipped list and the English templates paired with it.
     """
+    spoken = _language(lang)
     names_tr = list(names_tr) if names_tr is not None else list(dataset.classes)
     for names, what in ((names_tr, "Turkish"), (names_en, "English")):
         if names is not None and len(names) != len(dataset.classes):
             raise ValueError(f"{len(names)} {what} class names for {len(dataset.classes)} classes")
-    templates_tr = list(templates_tr) if templates_tr else templates("tr")
-    templates_en = list(templates_en) if templates_en else templates("en")
+    templates_tr = list(templates_tr) if templates_tr else templates(spoken["lang"])
+    templates_en = list(templates_en) if templates_en else english_templates(spoken["lang"])
     images = _image_vectors(dataset.image_paths, model, cache_dir, dataset.name, progress, shard_size)
     teacher = clip_teacher if clip_teacher is not None else clip_text_teacher(model)
     # the prompt ensemble of `inference.py classify` (turkish_clip.zeroshot.label_vectors), for every row
-    student = label_vectors(lambda t: encode_student(model, t, progress, "student (Turkish prompts)"),
+    student = label_vectors(lambda t: encode_student(model, t, progress, f"student ({spoken['language']} prompts)"),
                             names_tr, templates_tr)
-    clip_tr = label_vectors(lambda t: encode_clip(teacher, t, progress, "CLIP text (Turkish prompts)"),
+    clip_tr = label_vectors(lambda t: encode_clip(teacher, t, progress, f"CLIP text ({spoken['language']} prompts)"),
                             names_tr, templates_tr)
     models = {"student": zero_shot_entry(images.vectors, student, dataset.labels, ks),
               "clip_tr": zero_shot_entry(images.vectors, clip_tr, dataset.labels, ks)}
@@ -128,8 +146,8 @@ def evaluate_zero_shot(dataset: ClassificationSet, model, clip_teacher=None,
         clip_en = label_vectors(lambda t: encode_clip(teacher, t, progress, "CLIP text (English prompts)"),
                                 names_en, templates_en)
         models["clip_en"] = zero_shot_entry(images.vectors, clip_en, dataset.labels, ks)
-    info = {**dataset.info(), "image_cache": images.info(), "models": describe_models(model, teacher),
-            "templates": {"tr": templates_tr, "en": templates_en if names_en is not None else None},
+    info = {**dataset.info(), **spoken, "image_cache": images.info(), "models": describe_models(model, teacher),
+            "templates": {spoken["lang"]: templates_tr, "en": templates_en if names_en is not None else None},
             "classes_en": list(names_en) if names_en is not None else None}
     return {"zero_shot": {dataset.name: {"info": info, "classes": names_tr, "models": models}}}
 

@@ -81,6 +81,23 @@ def resolve_text_model(model: str | None = None, head: str | None = None) -> Tex
     return TextModelSpec("pair", model, _head(head, True))  # a hub id: loaded from the HF cache or downloaded
 
 
+def model_language(model: str | None = None, head: str | None = None) -> str | None:
+    """The language a trained student was trained for (student.json "lang"); None for an encoder + head pair, an
+    older student that records none, or no model found (the loader reports that later, in its own words)."""
+    import json
+
+    try:
+        spec = resolve_text_model(model, head)
+    except UserError:
+        return None
+    if spec.kind != "student":
+        return None
+    try:
+        return json.loads((Path(spec.encoder) / STUDENT_JSON).read_text(encoding="utf-8")).get("lang")
+    except (OSError, ValueError, AttributeError):
+        return None
+
+
 def resolve_clip(clip: str | None = None) -> str:
     """The CLIP image model: --clip, else $TURKISH_CLIP_CLIP, else ViT-B/32 (OpenAI's cache, ~/.cache/clip)."""
     clip = clip or os.environ.get(ENV_CLIP) or DEFAULT_CLIP

@@ -2,7 +2,7 @@
 
 bundled COCO captions -> tiny Marian translation -> tiny CLIP teacher vectors -> two-stage distillation of a tiny
 DistilBERT -> zero-shot classification and search of demo/images with inference.py -> retrieval evaluation
-(python -m evaluation) of the demo photos with Turkish captions. It proves an installation
+(python -m evaluation) of the demo photos with hand-written captions; `--lang hi` does all of it in Hindi. It proves an installation
 works where the real models cannot be reached; its numbers say nothing about quality.
 """
 from __future__ import annotations
@@ -31,41 +31,49 @@ HTML_BANNER = ('<body><p style="background:#b91c1c;color:#fff;padding:10px;font-
                'UNTRAINED models: these matches and scores are meaningless.</p>')
 
 
-def build_models(models: Path) -> dict[str, Path]:
-    """Tiny Marian (en->tr), tiny CLIP (.pt, 512-dim like ViT-B/32) and tiny DistilBERT, in the real formats."""
+def build_models(models: Path, lang: str = "tr") -> dict[str, Path]:
+    """Tiny Marian (en->lang), tiny CLIP (.pt, 512-dim like ViT-B/32) and tiny DistilBERT, in the real formats.
+    Turkish vocabularies come from the Tatoeba sample, other languages' from their shipped texts (languages/)."""
     import distill  # noqa: F401  (tf-keras before TensorFlow)
     from data_tools.tiny import build_openai_clip
     from data_tools.tiny_marian import build_marian, sample_texts
     from distill.tiny import build_distilbert
+    from turkish_clip.languages import sample_texts as language_texts
 
-    english, turkish = sample_texts(SAMPLES)
-    return {"marian": build_marian(models / "opus-mt-tiny", english, turkish),
+    english, target = sample_texts(SAMPLES)
+    if lang != "tr":
+        target = language_texts(lang)
+    return {"marian": build_marian(models / f"opus-mt-tiny-en-{lang}", english, target, target_lang=lang),
             "clip": build_openai_clip(models / "tiny-ViT-B-32.pt", embed_dim=512),
-            "distilbert": build_distilbert(models / "distilbert-tiny", turkish)}
+            "distilbert": build_distilbert(models / f"distilbert-tiny-{lang}", target)}
 
 
-def run(workdir: Path) -> float:
-    """Every step into `workdir`; prints each step's summary and the zero-shot table; returns seconds taken."""
+def run(workdir: Path, lang: str = "tr") -> float:
+    """Every step into `workdir`, in language `lang`; prints each step's summary and the zero-shot table; returns
+    seconds taken."""
     from data_tools.pipeline import EmbedConfig, TranslateConfig, build_captions, embed_captions, translate_captions
     from distill.config import StageConfig, TrainConfig
     from distill.train import train
 
     import inference
+    from turkish_clip.languages import demo_labels, fill_templates, language, templates
 
+    name = language(lang).name
     began = time.perf_counter()
     print(BANNER, flush=True)
     step = lambda text: print(f"\n== {text} ({time.perf_counter() - began:.0f} s)", flush=True)  # noqa: E731
-    step("building tiny models (Marian en->tr, CLIP, DistilBERT)")
-    models = build_models(workdir / "models")
+    step(f"building tiny models (Marian en->{lang}, CLIP, DistilBERT with a {name} vocabulary)")
+    models = build_models(workdir / "models", lang)
     data = workdir / "data"
     step("captions: the bundled COCO val2017 sample")
     print(build_captions(data, [SAMPLES / "coco_captions_val2017_sample.json"]).summary())
-    step("translation with the tiny Marian")
-    print(translate_captions(data, TranslateConfig(model=str(models["marian"]), batch_size=64, max_length=40)).summary())
+    step(f"translation into {name} with the tiny Marian")
+    print(translate_captions(data, TranslateConfig(model=str(models["marian"]), target_lang=lang, batch_size=64,
+                                                   max_length=40)).summary())
     step("teacher vectors with the tiny CLIP text tower")
     print(embed_captions(data, EmbedConfig(teacher=str(models["clip"]), dtype="float32", batch_size=64)).summary())
     step("two-stage distillation (stage 1: head only, stage 2: everything)")
-    config = TrainConfig(data_dir=str(data), model=str(models["distilbert"]), run_dir=str(workdir / "run"),
+    config = TrainConfig(data_dir=str(data), lang=lang, model=str(models["distilbert"]), run_dir=str(workdir / "run"),
                          output_dir=str(workdir / "student"), head_path=str(workdir / "clip_head.h5"),
                          max_length=32, val_fraction=0.1, verbose=0,
                          stage1=StageConfig(epochs=2, learning_rate=1e-3, batch_size=32),
@@ -76,21 +84,22 @@ def run(workdir: Path) -> float:
         loss = "-" if record["loss"] is None else f"{record['loss']:.5f}"
         print(f"  stage {record['stage']} epoch {record['epoch']}: loss {loss}  val_mse {record['val_mse']:.5f}  "
               f"val_cosine {record['val_cosine']:.4f}")
-    step("zero-shot classification of demo/images with inference.py")
-    args = ["--model", str(workdir / "student"), "--clip", str(models["clip"])]
+    step(f"zero-shot classification of demo/images with inference.py ({name} labels and templates)")
+    args = ["--model", str(workdir / "student"), "--clip", str(models["clip"]), "--lang", lang]
     code = inference.main(args)
     step("search of demo/images with inference.py")
-    code = code or inference.main(["search", "--images", str(inference.DEMO_IMAGES), "--query", "bir kedi fotoğrafı",
+    query = fill_templates(demo_labels(lang)[:1], templates(lang)[:1])[0][0]  # "bir kedi fotoğrafı."
+    code = code or inference.main(["search", "--images", str(inference.DEMO_IMAGES), "--query", query,
                                    "--top", "3", "--index", str(workdir / "index.npz"),
                                    "--html", str(workdir / "contact_sheet.html"), *args])
     if code:
         raise UserError("inference failed on the smoke models (see above)")
-    step("evaluation: retrieval on the 6 demo photos with 12 hand-written Turkish captions (TINY UNTRAINED models: "
+    step(f"evaluation: retrieval on the 6 demo photos with 12 hand-written {name} captions (TINY UNTRAINED models: "
          "the numbers are meaningless)")
     from evaluation.cli import main as evaluate
     from evaluation.demo import write_demo_captions
 
-    captions = write_demo_captions(workdir / "evaluation" / "demo_captions.tsv")
+    captions = write_demo_captions(workdir / "evaluation" / "demo_captions.tsv", lang=lang)
     if evaluate(["retrieval", "--dataset", "captions-tsv", "--captions", str(captions), "--name", "demo-tiny-untrained",
                  "--out", str(workdir / "evaluation"), "--no-progress", *args]):
         raise UserError("evaluation failed on the smoke models (see above)")
@@ -104,21 +113,30 @@ def main(argv: list[str] | None = None) -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--workdir", help="where to build everything (default: a new temporary folder)")
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder (always kept with --workdir)")
+    parser.add_argument("--lang", default="tr", help="language of the whole run, ISO code (default: %(default)s; "
+                        "hi: Hindi translations, student, labels and captions)")
     args = parser.parse_args(argv)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")  # every model is local: never wait for the hub
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    from turkish_clip.languages import language
+
+    try:
+        args.lang = language(args.lang).code
+    except UserError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
     workdir = Path(args.workdir) if args.workdir else Path(tempfile.mkdtemp(prefix="turkish-clip-smoke-"))
     if args.workdir and workdir.exists() and any(workdir.iterdir()):
         print(f"error: --workdir {workdir} is not empty; give a new or empty folder", file=sys.stderr)
         return 2
     workdir.mkdir(parents=True, exist_ok=True)
     try:
-        seconds = run(workdir)
+        seconds = run(workdir, args.lang)
     except UserError as error:
         print(f"error: smoke test failed: {error} (files in {workdir})", file=sys.stderr)
         return 2
-    print(f"\nSMOKE OK in {seconds:.0f} s: captions -> translation -> teacher -> two-stage training -> zero-shot "
+    print(f"\nSMOKE OK ({args.lang}) in {seconds:.0f} s: captions -> translation -> teacher -> two-stage training -> zero-shot "
           f"-> search -> evaluation all ran, on TINY UNTRAINED models.")
     if args.workdir or args.keep:
         print(f"outputs in {workdir} (contact sheet: {workdir / 'contact_sheet.html'})")

@@ -38,7 +38,7 @@ class Language:
 
     @property
     def folder(self) -> Path:
-        return LANGUAGES_DIR / self.code
+        return DEFAULTS_FILE.parent / self.code
 
 
 def _rows(path: Path) -> list[tuple[int, list[str]]]:
@@ -53,8 +53,12 @@ def _rows(path: Path) -> list[tuple[int, list[str]]]:
             if line.strip() and not line.startswith("#")]
 
 
+def _languages() -> dict[str, Language]:
+    return _read_defaults(DEFAULTS_FILE)
+
+
 @lru_cache(maxsize=None)
-def _languages(path: Path = DEFAULTS_FILE) -> dict[str, Language]:
+def _read_defaults(path: Path) -> dict[str, Language]:
     rows = _rows(path)
     if not rows or tuple(rows[0][1]) != DEFAULT_COLUMNS:
         raise InputError(f"{path}: line {rows[0][0] if rows else 1}: header must be "
@@ -79,7 +83,7 @@ def language(code: str | None = None) -> Language:
     table = _languages()
     if code not in table:
         raise InputError(f"language {code!r} is not available; use one of {', '.join(table)} (--lang), or add it: a "
-                         f"line in {DEFAULTS_FILE.name} and a folder {LANGUAGES_DIR.name}/{code}/ with its templates "
+                         f"line in {DEFAULTS_FILE} and a folder {DEFAULTS_FILE.parent / code}/ with its templates "
                          f"and class names (README, 'Other languages')")
     return table[code]
 
@@ -186,3 +190,11 @@ def demo_captions(lang: str | None = DEFAULT_LANG) -> list[tuple[str, str, str]]
     if missing:
         raise InputError(f"{resource(code, DEMO_CAPTIONS_FILE)}: header must name the columns image, en and {code}")
     return [(row["image"], row[code], row[ENGLISH]) for row in rows]
+
+
+def sample_texts(lang: str | None = DEFAULT_LANG) -> list[str]:
+    """Every shipped text of a language (prompts filled with the class names, demo labels and captions): enough
+    to train the vocabularies of tiny test models that read and write it (smoke run, tests)."""
+    names = class_names("cifar10", lang) + class_names("cifar100", lang) + demo_labels(lang)
+    prompts = [text for row in fill_templates(names, templates(lang)) for text in row]
+    return prompts + names + [caption for _, caption, _ in demo_captions(lang)]
