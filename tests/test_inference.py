@@ -127,3 +127,33 @@ def test_offline_without_models_prints_one_line_and_exits_2(tmp_path, tiny_stude
     no_clip = _run({"TURKISH_CLIP_MODEL": str(tiny_student_dir), "CLIP_CACHE": str(tmp_path)}, cwd=tmp_path)
     assert no_clip.returncode == 2 and len(no_clip.stderr.strip().splitlines()) == 1
     assert all(s in no_clip.stderr for s in ("ViT-B/32", "--clip / TURKISH_CLIP_CLIP", "make smoke"))
+
+
+def test_cli_demo_in_hindi(tiny_env, capsys):
+    """--lang hi: the Hindi demo labels and templates (turkish_clip/languages/hi)."""
+    assert inference.main(["--lang", "hi"]) == 0
+    header = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| ")][0]
+    assert [c.strip() for c in header.split("|")[2:-2]] == ["बिल्ली", "कॉफ़ी का कप", "रॉकेट", "अंतरिक्ष यात्री",
+                                                            "फ़ोटोग्राफ़र", "आकाशगंगा"]
+    assert inference.main(["--lang", "de"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and "language 'de' is not available; use one of tr, hi" in err
+
+
+def test_language_comes_from_the_student(tiny_student_dir, tiny_clip512_pt, tmp_path):
+    import json
+    import shutil
+
+    from turkish_clip.languages import templates
+
+    assert inference.TurkishCLIP(str(tiny_student_dir)).lang == "tr"  # an older student.json: Turkish
+    student = shutil.copytree(tiny_student_dir, tmp_path / "student_hi")
+    meta = json.loads((student / "student.json").read_text(encoding="utf-8"))
+    (student / "student.json").write_text(json.dumps({**meta, "lang": "hi"}), encoding="utf-8")
+    model = inference.TurkishCLIP(str(student), clip=str(tiny_clip512_pt), device="cpu")
+    assert model.lang == "hi" and model.templates == tuple(templates("hi"))
+    assert inference.TurkishCLIP(str(student), lang="tr").lang == "tr"  # an explicit --lang wins
+    probs = model.classify(DEMO[:2], ["बिल्ली", "रॉकेट"])
+    np.testing.assert_allclose(probs.sum(axis=1), 1.0, atol=1e-5)
+    np.testing.assert_allclose(model.label_vectors(["बिल्ली"]), model.label_vectors(["बिल्ली"], templates("hi")),
+                               atol=1e-6)

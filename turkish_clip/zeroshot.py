@@ -8,6 +8,7 @@ every template, the normalised text vectors are averaged and the mean is normali
 from __future__ import annotations
 
 import string
+import unicodedata
 from typing import Callable, Sequence
 
 import numpy as np
@@ -84,10 +85,17 @@ def probabilities(image_vectors: np.ndarray, label_vectors_: np.ndarray, logit_s
     return (exp / exp.sum(axis=1, keepdims=True)).astype(np.float32)
 
 
+def display_width(text: str) -> int:
+    """Terminal columns of a text: non-spacing marks (Devanagari virama, anusvara, nukta, ...) and joiners take
+    none, so Hindi labels line up like Turkish ones."""
+    return sum(unicodedata.category(ch) not in ("Mn", "Me", "Cf") for ch in text)
+
+
 def format_table(names: Sequence[str], labels: Sequence[str], probs: np.ndarray) -> str:
     """Markdown table: one row per image, one column per label (percent), best label last."""
     header = ["image", *labels, "best"]
     rows = [[name, *(f"{100 * p:.1f}%" for p in row), labels[int(np.argmax(row))]] for name, row in zip(names, probs)]
-    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
-    line = lambda cells: "| " + " | ".join(str(c).ljust(w) for c, w in zip(cells, widths)) + " |"  # noqa: E731
+    widths = [max(display_width(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
+    line = lambda cells: "| " + " | ".join(  # noqa: E731
+        str(c) + " " * (w - display_width(str(c))) for c, w in zip(cells, widths)) + " |"
     return "\n".join([line(header), "|" + "|".join("-" * (w + 2) for w in widths) + "|", *map(line, rows)])

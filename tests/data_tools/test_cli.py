@@ -33,6 +33,20 @@ def test_help(capsys, command, expected):
         assert text in out
 
 
+def test_lang_picks_the_translation_model():
+    from data_tools.cli import _configs, build_parser
+
+    def translate_config(argv):
+        return _configs(build_parser().parse_args(argv))[1]
+
+    assert translate_config(["translate"]).model == "Helsinki-NLP/opus-mt-tc-big-en-tr"
+    hindi = translate_config(["translate", "--lang", "hi"])
+    assert (hindi.target_lang, hindi.model) == ("hi", "Helsinki-NLP/opus-mt-en-hi")
+    assert translate_config(["prepare", "--target-lang", "hi"]).model == "Helsinki-NLP/opus-mt-en-hi"  # old name
+    other = translate_config(["translate", "--lang", "de", "--model", "Helsinki-NLP/opus-mt-en-de"])
+    assert (other.target_lang, other.model) == ("de", "Helsinki-NLP/opus-mt-en-de")  # any language, given a model
+
+
 def _error(capsys, argv: list[str]) -> str:
     code = main(argv)
     err = capsys.readouterr().err
@@ -40,6 +54,11 @@ def _error(capsys, argv: list[str]) -> str:
     lines = err.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: ") and "Traceback" not in err, err
     return lines[0]
+
+
+def test_language_without_defaults_is_one_line(capsys, tmp_path):
+    line = _error(capsys, ["translate", "--data-dir", str(tmp_path), "--lang", "de"])
+    assert "language 'de' is not available; use one of tr, hi (--lang)" in line
 
 
 def test_missing_captions_file(capsys, tmp_path):
@@ -87,6 +106,7 @@ def test_prepare_end_to_end_then_nothing_to_do(capsys, tmp_path, coco_sample_jso
         assert line in out
     table = cache.load_table(data, "translations")
     assert len(table) == 24 and cache.load_teacher_vectors(data).shape == (24, 32)
+    assert cache.read_manifest(data)["translation"]["lang"] == "tr"  # the language is recorded
     assert main(argv) == 0
     out = capsys.readouterr().out
     assert out.count("already done") == 3

@@ -51,6 +51,17 @@ def test_objective_flags_reach_the_config(capsys):
     assert (config["loss"], config["stage1"]["solver"], config["include_english"]) == ("mse+contrastive", "ridge", True)
 
 
+def test_lang_flag_picks_the_language_defaults(tmp_path, capsys):
+    assert main(["train", "--lang", "hi", "--print-config"]) == 0
+    config = json.loads(capsys.readouterr().out)
+    assert (config["lang"], config["model"], config["text_column"]) == ("hi", "l3cube-pune/hindi-bert-v2", "hi")
+    assert main(["train", "--lang", "hi", "--model", "my/bert", "--print-config"]) == 0
+    assert json.loads(capsys.readouterr().out)["model"] == "my/bert"
+    assert main(["train", "--lang", "xx", "--print-config"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and "language 'xx' is not available; use one of tr, hi" in err
+
+
 def test_user_errors_are_one_line_with_exit_code_2(tmp_path, capsys, tiny_student_tf):
     code = main(["train", "--data", str(tmp_path / "nope"), "--model", str(tiny_student_tf), "--run-dir", str(tmp_path / "r")])
     err = capsys.readouterr().err.strip().splitlines()

@@ -90,3 +90,23 @@ def test_values_are_checked_in_config_files_and_constructors(tmp_path):
 def test_new_objective_options_are_checked(item, message):
     with pytest.raises(UserError, match=message):
         TrainConfig().override([item])
+
+
+def test_language_picks_the_default_student_and_column():
+    assert (TrainConfig().lang, TrainConfig().text_column) == ("tr", "tr")
+    hindi = TrainConfig(lang="hi")
+    assert (hindi.model, hindi.text_column) == ("l3cube-pune/hindi-bert-v2", "hi")
+    switched = TrainConfig().override(["lang=hi"])
+    assert (switched.lang, switched.model, switched.text_column) == ("hi", "l3cube-pune/hindi-bert-v2", "hi")
+    # explicit choices stay, whatever the order of the assignments
+    kept = TrainConfig(model="my/bert").override(["lang=hi", "text_column=hindi"])
+    assert (kept.model, kept.text_column) == ("my/bert", "hindi")
+    assert TrainConfig().override(["model=x/y", "lang=hi"]).model == "x/y"
+    with pytest.raises(UserError, match="language 'de' is not available; use one of tr, hi"):
+        TrainConfig(lang="de")
+
+
+def test_language_round_trips_through_the_json(tmp_path):
+    TrainConfig(lang="hi").save(tmp_path / "c.json")
+    loaded = TrainConfig.load(tmp_path / "c.json")
+    assert (loaded.lang, loaded.model, loaded.text_column) == ("hi", "l3cube-pune/hindi-bert-v2", "hi")

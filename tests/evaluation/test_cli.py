@@ -127,3 +127,41 @@ def test_cifar10_pickle_zero_shot_uses_shipped_names(models, tmp_path, capsys):
     assert set(block["models"]) == {"student", "clip_tr", "clip_en"}
     assert all(np.asarray(e["confusion"]).shape == (10, 10) and e["n"] == 5 for e in block["models"].values())
     assert len(list((out / "cache" / "cifar10-test-png").glob("*.png"))) == 5
+
+
+def test_zero_shot_language_without_resources_is_one_line(tmp_path, capsys):
+    assert main(["zero-shot", "--dataset", "cifar10", "--lang", "de", "--images", str(tmp_path),
+                 "--out", str(tmp_path / "r")]) == 2
+    assert "language 'de' is not available; use one of tr, hi (--lang)" in _error(capsys)
+
+
+@pytest.mark.slow
+def test_hindi_student_is_evaluated_in_hindi(tiny_student_dir, tiny_clip512_pt, tmp_path, capsys):
+    """A student that records lang "hi" gets Hindi CIFAR names and templates without --lang; rows say Hindi."""
+    import pickle
+    import shutil
+
+    import numpy as np
+
+    student = shutil.copytree(tiny_student_dir, tmp_path / "student_hi")
+    meta = json.loads((student / "student.json").read_text(encoding="utf-8"))
+    (student / "student.json").write_text(json.dumps({**meta, "lang": "hi"}), encoding="utf-8")
+    pixels = np.random.default_rng(1).integers(0, 256, (3, 3 * 32 * 32), dtype=np.uint8)
+    (tmp_path / "cifar").mkdir()
+    with open(tmp_path / "cifar" / "test_batch", "wb") as f:
+        pickle.dump({b"data": pixels, b"labels": [0, 3, 5]}, f)
+    out = tmp_path / "r"
+    args = ["--model", str(student), "--clip", str(tiny_clip512_pt), "--no-progress", "--out", str(out)]
+    assert main(["zero-shot", "--dataset", "cifar10", "--images", str(tmp_path / "cifar"), *args]) == 0
+    printed = capsys.readouterr().out
+    assert "| Student on Hindi |" in printed and "| CLIP text encoder on Hindi (lower bound) |" in printed
+    block = json.loads((out / "results.json").read_text(encoding="utf-8"))["zero_shot"]["cifar10-test"]
+    assert block["classes"][3] == "बिल्ली" and block["classes"][5] == "कुत्ता"
+    assert (block["info"]["lang"], block["info"]["language"]) == ("hi", "Hindi")
+    assert block["info"]["templates"]["hi"][0] == "तस्वीर में एक {} है।"
+    assert block["info"]["templates"]["en"][0] == "a photo of a {}."
+    captions = write_demo_captions(tmp_path / "demo_hi.tsv", lang="hi")
+    assert main(["retrieval", "--dataset", "captions-tsv", "--captions", str(captions), "--lang", "hi", *args]) == 0
+    assert "| Student on Hindi |" in capsys.readouterr().out
+    info = json.loads((out / "results.json").read_text(encoding="utf-8"))["retrieval"]["demo_hi"]["info"]
+    assert info["lang"] == "hi" and info["captions"] == 12

@@ -66,3 +66,12 @@ def test_empty_split_is_an_error(tmp_path):
     data = karpathy_flickr(tmp_path / "dataset_flickr8k.json", [("1_a.jpg", "train", ["A dog."])])
     with pytest.raises(InputError, match=r"no captions found in .*dataset_flickr8k\.json"):
         load_flickr(data, tmp_path, check_images=False)
+
+
+def test_hindi_token_file_keeps_devanagari(tmp_path):
+    """Flickr8k-Hindi style captions (token file, any language): read as they are, in NFC, nothing stripped."""
+    token = tmp_path / "Flickr8k-hindi.token.txt"
+    token.write_text("1_a.jpg#0\tघास पर दौड़ता हुआ एक कुत्ता ।\n1_a.jpg#1\t  एक भूरा   कुत्ता\n", encoding="utf-8")
+    result = load_flickr(token, tmp_path, lang="hi", check_images=False)
+    assert result.lang == "hi" and result.name.endswith("-hi")
+    assert result.captions == ["घास पर दौड़ता हुआ एक कुत्ता ।", "एक भूरा कुत्ता"]

@@ -49,3 +49,19 @@ def test_malformed_lines_name_file_and_line(tmp_path):
     path.write_text(json.dumps({"key": "c3"}) + "\n", encoding="utf-8")
     with pytest.raises(InputError, match=r"captions\.jsonl: line 1: no 'image/key'"):
         load_crossmodal3600(path, tmp_path, check_images=False)
+
+
+def test_hindi_captions_with_lang_hi(tmp_path):
+    """Crossmodal-3600 in another of its languages: --lang hi reads the "hi" captions, marks intact, English kept."""
+    touch_images(tmp_path / "images", ["0a1b.jpg"])
+    decomposed = "\u0915\u093c"  # क़: both spellings must end up as NFC (क + nukta)
+    line = {"image/key": "0a1b", "image/locale": "hi",
+            "hi": {"caption": ["घास पर दौड़ता हुआ एक कुत्ता", f"\u0958िले के पास एक कुत्ता"]},
+            "en": {"caption": ["A dog running on the grass"]}}
+    path = write_jsonl(tmp_path / "captions.jsonl", [line])
+    result = load_crossmodal3600(path, tmp_path / "images", lang="hi")
+    assert result.name == "xm3600-hi" and result.lang == "hi"
+    assert result.captions == ["घास पर दौड़ता हुआ एक कुत्ता", f"{decomposed}िले के पास एक कुत्ता"]
+    assert result.english == ["A dog running on the grass"] and result.caption_to_image == [0, 0]
+    with pytest.raises(InputError, match=r"no 'de' object .* check --lang"):
+        load_crossmodal3600(path, tmp_path / "images", lang="de")

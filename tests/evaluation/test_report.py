@@ -59,6 +59,17 @@ def test_markdown_rows_are_models_in_baseline_order_with_percentages(results):
     assert "| Student on Turkish | 0.5 | 100.0 | 100.0 | 100.0 |" in text  # fidelity: MSE raw, rest percent
 
 
+def test_rows_and_fidelity_columns_follow_the_language(results):
+    for kind in ("retrieval", "fidelity"):
+        for block in results[kind].values():
+            block["info"].update(lang="hi", language="Hindi")
+    text = markdown_tables(results)
+    assert "| Student on Hindi | 25.0 |" in text and "| CLIP text encoder on Hindi (lower bound) |" in text
+    assert "| CLIP on English (upper bound) |" in text and "Turkish" not in text.split("### Zero-shot")[0]
+    assert "| Model | MSE | Mean cosine | HI→EN R@1 | HI→EN R@5 |" in text
+    assert "| Student on Turkish | 50.0 | — |" in text  # the zero-shot set records no language: Turkish
+
+
 def test_write_report_files(results, tmp_path):
     written = write_report(results, tmp_path / "out")
     data = json.loads((tmp_path / "out" / "results.json").read_text(encoding="utf-8"))

@@ -114,3 +114,12 @@ def test_table_lists_percentages_and_the_best_label():
     header, _, row = table.splitlines()
     assert [c.strip() for c in header.split("|")[1:-1]] == ["image", "kedi", "roket", "best"]
     assert [c.strip() for c in row.split("|")[1:-1]] == ["cat.jpg", "75.0%", "25.0%", "kedi"]
+
+
+def test_table_columns_line_up_with_devanagari_marks():
+    from turkish_clip.zeroshot import display_width
+
+    assert display_width("बिल्ली") == 5 and display_width("kedi") == 4  # ब ि ल ् ल ी: the virama (Mn) takes no column
+    table = format_table(["a.jpg"], ["बिल्ली", "kahve fincanı"], np.array([[0.25, 0.75]], np.float32))
+    lines = table.splitlines()
+    assert len({display_width(line) for line in lines}) == 1  # every row as wide on screen

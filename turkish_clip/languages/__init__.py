@@ -197,4 +197,4 @@ def sample_texts(lang: str | None = DEFAULT_LANG) -> list[str]:
     to train the vocabularies of tiny test models that read and write it (smoke run, tests)."""
     names = class_names("cifar10", lang) + class_names("cifar100", lang) + demo_labels(lang)
     prompts = [text for row in fill_templates(names, templates(lang)) for text in row]
-    return prompts + names + [caption for _, caption, _ in demo_captions(lang)]
+    return prompts + names + [caption for _, caption, _ in demo_captions(lang)] + [language(lang).probe]
