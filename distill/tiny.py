@@ -12,15 +12,18 @@ SPECIAL = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
 TURKISH_LETTERS = list("çğıİöşüÇĞÖŞÜâîû")
 
 
-def build_tokenizer(folder: str | Path, texts: list[str], vocab_size: int = 400, max_length: int = 512):
+def build_tokenizer(folder: str | Path, texts: list[str], vocab_size: int = 400, max_length: int = 512, *,
+                    bert: bool = False, lowercase: bool = False):
     """Train a cased WordPiece vocab on `texts`, pad it to exactly `vocab_size` with [unusedN], save a
-    DistilBertTokenizerFast to folder; returns the tokenizer."""
+    DistilBertTokenizerFast (bert=True: BertTokenizerFast, as BERT-base checkpoints such as
+    l3cube-pune/hindi-bert-v2 have) to folder; returns the tokenizer. lowercase=True makes an uncased tokenizer
+    (lower case + accent stripping), which folds Turkish İ/ı and strips Devanagari combining marks."""
     from tokenizers import BertWordPieceTokenizer
-    from transformers import DistilBertTokenizerFast
+    from transformers import BertTokenizerFast, DistilBertTokenizerFast
 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    trainer = BertWordPieceTokenizer(lowercase=False, strip_accents=False, clean_text=True)
+    trainer = BertWordPieceTokenizer(lowercase=lowercase, strip_accents=lowercase, clean_text=True)
     trainer.train_from_iterator(list(texts), vocab_size=vocab_size, min_frequency=1, special_tokens=SPECIAL,
                                 initial_alphabet=TURKISH_LETTERS, show_progress=False)
     vocab = sorted(trainer.get_vocab().items(), key=lambda kv: kv[1])
@@ -29,8 +32,9 @@ def build_tokenizer(folder: str | Path, texts: list[str], vocab_size: int = 400,
     with tempfile.TemporaryDirectory() as tmp:
         vocab_file = Path(tmp) / "vocab.txt"
         vocab_file.write_text("\n".join(tokens) + "\n", encoding="utf-8")
-        tokenizer = DistilBertTokenizerFast(vocab_file=str(vocab_file), do_lower_case=False, strip_accents=False,
-                                            model_max_length=max_length)
+        kind = BertTokenizerFast if bert else DistilBertTokenizerFast
+        tokenizer = kind(vocab_file=str(vocab_file), do_lower_case=lowercase, strip_accents=lowercase,
+                         model_max_length=max_length)
     tokenizer.save_pretrained(str(folder))
     return tokenizer
 

@@ -106,3 +106,68 @@ def test_other_bert_family_encoder_loads_the_same_way():
     tokenizer = load_tokenizer(str(folder))
     vectors = encode(student, tokenizer, ["kumsalda koşan bir köpek", "a dog running on the beach"])
     assert student.hidden_size == 384 and vectors.shape == (2, 512) and np.isfinite(vectors).all()
+
+
+HINDI = ["घास पर खड़े एक फ़ोटोग्राफ़र की श्वेत-श्याम तस्वीर।", "क्षत्रिय ज्ञान हिंदी क़लम बिल्ली", "नीले आसमान के नीचे एक सफ़ेद रॉकेट।"]
+
+
+@pytest.mark.parametrize("lang, texts", [("hi", HINDI), ("tr", SENTENCES)])
+def test_tokenizer_probe_warns_when_an_uncased_tokenizer_strips_the_language(tmp_path, caplog, lang, texts):
+    """An uncased BERT tokenizer lower-cases and strips accents: Devanagari virama/anusvara/nukta and Turkish İ/ı
+    are lost. The language's probe (languages.tsv) catches it when the tokenizer loads; a cased one passes."""
+    from distill.tiny import build_tokenizer
+    from turkish_clip.languages import language, sample_texts
+
+    corpus = sample_texts(lang) if lang == "hi" else SENTENCES * 3 + [language("tr").probe]
+    for lowercase in (False, True):
+        folder = build_tokenizer(tmp_path / f"{lang}-{lowercase}", corpus, vocab_size=2000, bert=True,
+                                 lowercase=lowercase) and tmp_path / f"{lang}-{lowercase}"
+        caplog.clear()
+        tokenizer = load_tokenizer(str(folder), lang=lang)
+        warned = [r.getMessage() for r in caplog.records if "changes case or" in r.getMessage()]
+        assert bool(warned) == lowercase, warned
+        decoded = tokenizer.decode(tokenizer(texts[0], add_special_tokens=False)["input_ids"])
+        assert (decoded.replace(" ", "") == texts[0].replace(" ", "")) != lowercase
+    assert language(lang).name in warned[0]
+
+
+@pytest.mark.slow
+def test_hindi_bert_real_size_pytorch_only_checkpoint_loads_by_hub_id(tmp_path):
+    """l3cube-pune/hindi-bert-v2's shape (BERT-base on MuRIL's 197,285-token vocabulary: 12 layers, hidden 768, 12
+    heads; cased BertTokenizer), random weights, PyTorch-only safetensors as on the hub, placed in a Hugging Face
+    cache and loaded offline by its hub id through the student loader, then wrapped into a student."""
+    import torch
+    from transformers import BertConfig, BertModel
+
+    from distill.tiny import build_tokenizer
+    from turkish_clip.languages import language, sample_texts
+
+    hub_id = language("hi").student_model
+    assert hub_id == "l3cube-pune/hindi-bert-v2"
+    snapshot = tmp_path / "hub" / "models--l3cube-pune--hindi-bert-v2" / "snapshots" / ("0" * 40)
+    build_tokenizer(snapshot, sample_texts("hi"), vocab_size=197285, bert=True)
+    torch.manual_seed(0)
+    config = BertConfig(vocab_size=197285, hidden_size=768, num_hidden_layers=12, num_attention_heads=12,
+                        intermediate_size=3072, max_position_embeddings=512, type_vocab_size=2)
+    model = BertModel(config, add_pooling_layer=True).eval()
+    model.save_pretrained(snapshot, safe_serialization=True)
+    (snapshot.parent.parent / "refs").mkdir()
+    (snapshot.parent.parent / "refs" / "main").write_text("0" * 40)
+    assert not (snapshot / "tf_model.h5").exists()
+
+    encoder = load_encoder(hub_id, cache_dir=str(tmp_path / "hub"))
+    tokenizer = load_tokenizer(hub_id, cache_dir=str(tmp_path / "hub"), lang="hi")
+    assert type(encoder).__name__ == "TFBertModel" and type(tokenizer).__name__ == "BertTokenizerFast"
+    assert (encoder.config.vocab_size, encoder.config.num_hidden_layers, encoder.config.hidden_size) == (197285, 12, 768)
+    assert len(tokenizer) == 197285
+    batch = tokenizer(HINDI[:2], padding=True, return_tensors="np")
+    assert tokenizer.unk_token_id not in batch["input_ids"][0]
+    with torch.no_grad():
+        expected = model(input_ids=torch.tensor(batch["input_ids"]),
+                         attention_mask=torch.tensor(batch["attention_mask"])).last_hidden_state.numpy()
+    got = encoder(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).last_hidden_state.numpy()
+    np.testing.assert_allclose(got, expected, atol=2e-4)
+    student = build_student(encoder, 512)
+    assert student.hidden_size == 768 and student.head.input_shape == (None, 768)
+    vectors = encode(student, tokenizer, HINDI)
+    assert vectors.shape == (3, 512) and np.isfinite(vectors).all()

@@ -3,6 +3,7 @@ import json
 import os
 import subprocess
 import sys
+import unicodedata
 
 import numpy as np
 import pytest
@@ -32,3 +33,44 @@ def test_smoke_runs_every_step_and_writes_every_output(tmp_path):
     results = json.loads((tmp_path / "evaluation" / "results.json").read_text())
     assert "Student on Turkish" in (tmp_path / "evaluation" / "results.md").read_text()
     assert "student" in json.dumps(results) and "clip_tr" in json.dumps(results) and "clip_en" in json.dumps(results)
+
+
+@pytest.mark.slow
+def test_smoke_in_hindi_runs_every_step_in_hindi(tmp_path):
+    """`make smoke LANG=hi`: Hindi translations (tiny Marian en->hi), a student recorded as Hindi, zero-shot with
+    the Hindi demo labels and templates, and the evaluation of the Hindi demo captions with Hindi row labels."""
+    import pandas as pd
+
+    from turkish_clip.languages import demo_labels
+
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    proc = subprocess.run([sys.executable, "-m", "turkish_clip.smoke", "--lang", "hi", "--workdir", str(tmp_path)],
+                          cwd=REPO, env=env, capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    out = proc.stdout
+    assert "SMOKE OK (hi)" in out and "translation into Hindi" in out
+    header = next(line for line in out.splitlines() if line.startswith("| image"))
+    assert [cell.strip() for cell in header.split("|")[2:-2]] == demo_labels("hi")
+    manifest = json.loads((tmp_path / "data" / "manifest.json").read_text())
+    assert manifest["translation"]["lang"] == "hi" and manifest["translation"]["target_lang"] == "hi"
+    translations = pd.read_parquet(tmp_path / "data" / "translations.parquet")["hi"].tolist()
+    assert len(translations) == manifest["translation"]["count"]
+    assert all(unicodedata.normalize("NFC", text) == text for text in translations)  # stored texts are NFC
+    assert any("\u0900" <= ch <= "\u097f" for text in translations for ch in text)  # the tiny model writes Hindi
+    student = json.loads((tmp_path / "student" / "student.json").read_text())
+    assert student["lang"] == "hi" and student["text_column"] == "hi"
+    results = json.loads((tmp_path / "evaluation" / "results.json").read_text())
+    info = results["retrieval"]["demo-tiny-untrained"]["info"]
+    assert (info["lang"], info["language"], info["captions"]) == ("hi", "Hindi", 12)
+    report = (tmp_path / "evaluation" / "results.md").read_text()
+    assert "| Student on Hindi |" in report and "| CLIP text encoder on Hindi (lower bound) |" in report
+    assert "HI→EN R@1" in report
+
+
+def test_smoke_unknown_language_is_one_line(capsys, tmp_path):
+    from turkish_clip.smoke import main
+
+    assert main(["--lang", "de", "--workdir", str(tmp_path / "w")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and "language 'de' is not available; use one of tr, hi" in err
+    assert not (tmp_path / "w").exists()  # nothing created
