@@ -195,7 +195,11 @@ def translate_captions(data_dir: str | Path, config: TranslateConfig | None = No
     """Translate captions.parquet's `en` into translations.parquet (row-aligned), shard by shard."""
     from data_tools.translate_step import translation_step
 
-    config = replace(config or TranslateConfig(), **overrides)
+    config = config or TranslateConfig()
+    if "target_lang" in overrides and "model" not in overrides and config.model == TranslateConfig(
+            target_lang=config.target_lang).model:
+        overrides["model"] = None  # another language brings its own default model
+    config = replace(config, **overrides)
     if config.backend not in BACKENDS:
         raise UserError(f"unknown translation backend {config.backend!r}; choose one of {', '.join(BACKENDS)}")
     return translation_step(Path(data_dir), config).run(force=force, limit=limit)

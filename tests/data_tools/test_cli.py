@@ -92,6 +92,13 @@ def test_missing_models_offline(capsys, tmp_path, coco_sample_json, monkeypatch)
     assert "missing.pt does not exist" in line
     line = _error(capsys, ["translate", "--data-dir", data, "--model", "Helsinki-NLP/opus-mt-tc-big-en-tr"])
     assert "translation model 'Helsinki-NLP/opus-mt-tc-big-en-tr' is not available offline" in line
+    line = _error(capsys, ["translate", "--data-dir", data, "--lang", "hi"])
+    assert "translation model 'Helsinki-NLP/opus-mt-en-hi' is not available offline" in line
+    from data_tools.errors import UserError
+    from data_tools.pipeline import translate_captions
+
+    with pytest.raises(UserError, match="'Helsinki-NLP/opus-mt-en-hi' is not available"):
+        translate_captions(data, target_lang="hi")  # the library: another language brings its own model
     assert sorted(p.name for p in (tmp_path / "d").iterdir()) == [".lock", "captions.parquet", "manifest.json"]
 
 
@@ -179,3 +186,4 @@ def test_embed_max_length_reaches_the_teacher(capsys, tmp_path, coco_sample_json
     _, translate, embed = _configs(args)
     assert embed.max_length == 16 and translate.max_length == 40  # prepare: --max-length stays the translation's
     assert _configs(build_parser().parse_args(["embed", "--data-dir", data]))[2].max_length is None
+
