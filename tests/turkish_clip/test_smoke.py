@@ -1,6 +1,7 @@
 """`make smoke` end to end: the whole pipeline on tiny models, as a user runs it (a subprocess)."""
 import json
 import os
+import shutil
 import subprocess
 import sys
 import unicodedata
@@ -74,3 +75,17 @@ def test_smoke_unknown_language_is_one_line(capsys, tmp_path):
     err = capsys.readouterr().err.strip()
     assert "\n" not in err and "language 'de' is not available; use one of tr, hi" in err
     assert not (tmp_path / "w").exists()  # nothing created
+
+
+@pytest.mark.skipif(shutil.which("make") is None, reason="make is not installed")
+@pytest.mark.parametrize("args, expected", [
+    ([], "-m turkish_clip.smoke --lang tr"),
+    (["LANG=hi"], "env LANG=C.UTF-8 .venv/bin/python -m turkish_clip.smoke --lang hi"),  # a code, not the locale
+    (["SMOKE_LANG=hi"], "-m turkish_clip.smoke --lang hi"),
+])
+def test_make_smoke_passes_the_language(args, expected):
+    env = {**os.environ, "LANG": "C.UTF-8"}  # the user's own locale is not a language choice
+    done = subprocess.run(["make", "-n", "-W", "requirements.txt", "smoke", *args], cwd=REPO, env=env,
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().splitlines()[-1].endswith(expected)
