@@ -55,7 +55,7 @@ def _translate_args(p: argparse.ArgumentParser, prefix: str = "") -> None:
     d = TranslateConfig()
     g = p.add_argument_group("translation")
     g.add_argument("--backend", choices=BACKENDS, default=d.backend, help="default: %(default)s")
-    g.add_argument("--lang", "--target-lang", dest="target_lang", default=d.target_lang,
+    g.add_argument("--lang", "--target-lang", dest="target_lang", default=d.target_lang, metavar="CODE",
                    help="target language, ISO code: the translations column and the default --model "
                         "(default: %(default)s; hi: Helsinki-NLP/opus-mt-en-hi)")
     g.add_argument("--model", help=f"MT model: hub id or local folder (default: the language's, {d.model} for tr)")

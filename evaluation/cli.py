@@ -59,7 +59,7 @@ def _options() -> argparse.ArgumentParser:
     common.add_argument("--out", default="results", help="results folder (default ./results)")
     common.add_argument("--cache", help="image-embedding cache folder (default: OUT/cache)")
     common.add_argument("--name", help="name of the set in the report (default: from the files)")
-    common.add_argument("--lang", help="language of the captions / class names, ISO code (default: the one the "
+    common.add_argument("--lang", metavar="CODE", help="language of the captions / class names, ISO code (default: the one the "
                         "student was trained for, else tr); zero-shot uses its shipped templates and CIFAR names")
     common.add_argument("--model", help=f"text model: student folder or HF encoder id/folder (env {ENV_MODEL})")
     common.add_argument("--head", help=f"clip_head.h5 (env {ENV_HEAD})")
@@ -94,7 +94,7 @@ def build_parser() -> argparse.ArgumentParser:
     zero_shot.add_argument("--images", required=True, help="images (see datasets below)")
     zero_shot.add_argument("--labels", help="labels-tsv: the labels.tsv file")
     zero_shot.add_argument("--classes", help="classes.txt: class names in label order")
-    zero_shot.add_argument("--names", "--names-tr", dest="names_tr",
+    zero_shot.add_argument("--names", "--names-tr", dest="names_tr", metavar="FILE",
                            help="class names in --lang, one per line in label order")
     zero_shot.add_argument("--names-en", help="English class names, one per line in label order (upper bound)")
     zero_shot.add_argument("--template", action="append", metavar="TEXT",
