@@ -178,7 +178,7 @@ def _common(suppress: bool) -> argparse.ArgumentParser:
     common.add_argument("--head", help=f"clip_head.h5 (env {ENV_HEAD})")
     common.add_argument("--clip", help=f"CLIP name, .pt file or HF folder (env {ENV_CLIP}; default {DEFAULT_CLIP})")
     common.add_argument("--device", help="torch device for CLIP (default: cuda if available)")
-    common.add_argument("--lang", help="language of labels and templates, ISO code (default: the student's, else "
+    common.add_argument("--lang", metavar="CODE", help="language of labels and templates, ISO code (default: the student's, else "
                                        "tr); e.g. hi for the Hindi demo labels and templates")
     common.add_argument("--batch-size", type=int, default=argparse.SUPPRESS if suppress else 64,
                         help="texts per batch (default 64)")

@@ -28,7 +28,7 @@ def _parser() -> argparse.ArgumentParser:
                            epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
     train.add_argument("--config", help="JSON file of TrainConfig options (flags below override it)")
     train.add_argument("--data", dest="data_dir", help="cache folder written by `python -m data_tools` (default: data)")
-    train.add_argument("--lang", help="language (ISO code, default tr): picks the default --model and the text column "
+    train.add_argument("--lang", metavar="CODE", help="language (ISO code, default tr): picks the default --model and the text column "
                        "(tr: dbmdz/distilbert-base-turkish-cased, hi: l3cube-pune/hindi-bert-v2)")
     train.add_argument("--model", help="student encoder: hub id or local folder (default: the language's, see --lang)")
     train.add_argument("--run-dir", help="checkpoints, history.json/png, state.json (default: runs/student)")
