@@ -16,8 +16,9 @@ import numpy as np
 import pyarrow as pa
 
 from data_tools import cache
-from data_tools.errors import InputError, UserError
-from data_tools.shards import ShardedStep, StepOutcome, assemble_npy, describe_diff, folder_lock
+from turkish_clip.errors import InputError, UserError
+from data_tools.shards import ShardedStep, StepOutcome, assemble_npy, describe_diff
+from turkish_clip.files import folder_lock
 
 log = logging.getLogger(__name__)
 BACKENDS = ("marian", "ctranslate2", "import")

@@ -1,7 +1,7 @@
 """Evaluation of the Turkish text encoder against CLIP: retrieval, zero-shot and teacher-fidelity metrics,
 benchmark loaders, shipped Turkish labels/templates, and reports (JSON, markdown, PNG).
 
-Importing the package is cheap (no torch, no TensorFlow, no matplotlib): `evaluation.metrics` is numpy only, so
+Importing the package is cheap (no torch, no TensorFlow, no matplotlib): `turkish_clip.metrics` is numpy only, so
 the TF trainer and the torch side can both use it. Names below are loaded from their module on first use.
 """
 from __future__ import annotations

@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 
 import inference
-from data_tools.errors import InputError
+from turkish_clip.errors import InputError
 
-REPO = inference.REPO
+from tests.conftest import REPO  # noqa: E402
 DEMO = sorted(inference.DEMO_IMAGES.glob("*.jpg"))
 
 
@@ -120,10 +120,10 @@ def test_offline_without_models_prints_one_line_and_exits_2(tmp_path, tiny_stude
     assert missing.returncode == 2 and missing.stdout == ""
     assert len(missing.stderr.strip().splitlines()) == 1
     assert all(s in missing.stderr for s in ("nothing", "TURKISH_CLIP_MODEL", "--model", "make smoke"))
-    if not (REPO / "student" / "student.json").exists():  # nothing trained in the checkout: the default is missing
-        default = _run({}, "search", "--images", str(REPO / "demo" / "images"), "--query", "kedi", cwd=tmp_path)
-        assert default.returncode == 2 and len(default.stderr.strip().splitlines()) == 1
-        assert "no Turkish text model found" in default.stderr and "make smoke" in default.stderr
+    home = {"TURKISH_CLIP_HOME": str(tmp_path / "home")}  # no student in the working folder nor the user folder
+    default = _run(home, "search", "--images", str(REPO / "demo" / "images"), "--query", "kedi", cwd=tmp_path)
+    assert default.returncode == 2 and len(default.stderr.strip().splitlines()) == 1
+    assert "no Turkish text model found" in default.stderr and "make smoke" in default.stderr
     no_clip = _run({"TURKISH_CLIP_MODEL": str(tiny_student_dir), "CLIP_CACHE": str(tmp_path)}, cwd=tmp_path)
     assert no_clip.returncode == 2 and len(no_clip.stderr.strip().splitlines()) == 1
     assert all(s in no_clip.stderr for s in ("ViT-B/32", "--clip / TURKISH_CLIP_CLIP", "make smoke"))

@@ -26,7 +26,7 @@ from pathlib import Path  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from data_tools.errors import UserError  # noqa: E402
+from turkish_clip.errors import UserError  # noqa: E402
 
 from . import data, peers, report  # noqa: E402
 

@@ -10,7 +10,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from data_tools import cache
-from data_tools.errors import InputError
+from turkish_clip import files
+from turkish_clip.errors import InputError
 
 TEACHER = {"kind": "openai-clip", "model": "ViT-B/32", "versions": {"torch": "x"}}
 TRANSLATION = {"backend": "marian", "model": "Helsinki-NLP/opus-mt-tc-big-en-tr"}
@@ -60,25 +61,9 @@ def test_write_captions_streams_chunks(tmp_path):
     chunks = (pa.table({"caption_id": [i, i + 1], "image_id": [None, 3], "split": ["a", "b"], "en": ["x", "y"]})
               for i in range(0, 6, 2))
     info = cache.write_captions(tmp_path, chunks, {"sources": ["s"]})
-    assert info["count"] == 6 and info["sha256"] == cache.file_sha256(tmp_path / "captions.parquet")
+    assert info["count"] == 6 and info["sha256"] == files.file_sha256(tmp_path / "captions.parquet")
     table = cache.load_table(tmp_path)
     assert table["caption_id"].tolist() == list(range(6)) and table["image_id"].tolist()[:2] == [-1, 3]
-
-
-def test_atomic_path_leaves_old_file_on_error(tmp_path):
-    target = tmp_path / "f.json"
-    cache.write_json_atomic(target, {"a": 1})
-    with pytest.raises(RuntimeError):
-        with cache.atomic_path(target) as tmp:
-            tmp.write_text("half")
-            raise RuntimeError("killed")
-    assert json.loads(target.read_text()) == {"a": 1} and list(tmp_path.iterdir()) == [target]
-
-
-def test_remove_stale_tmp(tmp_path):
-    (tmp_path / ".teacher.tmp-123.npy").write_bytes(b"x")
-    (tmp_path / "keep.npy").write_bytes(b"x")
-    assert cache.remove_stale_tmp(tmp_path) == 1 and [p.name for p in tmp_path.iterdir()] == ["keep.npy"]
 
 
 def _error(fn, *args, **kwargs) -> str:

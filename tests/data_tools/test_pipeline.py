@@ -10,7 +10,7 @@ import pyarrow as pa
 import pytest
 
 from data_tools import cache, pipeline
-from data_tools.errors import InputError, UserError
+from turkish_clip.errors import InputError, UserError
 from data_tools.shards import ShardedStep, assemble_npy, iter_shard_chunks, plan_shards
 
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from data_tools.batching import length_sorted_batches
-from data_tools.errors import UserError
+from turkish_clip.batching import length_sorted_batches
+from turkish_clip.errors import UserError
 
 
 def test_batches_longest_first_with_stable_ties():
