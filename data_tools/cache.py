@@ -18,7 +18,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from turkish_clip.errors import InputError
-from turkish_clip.files import atomic_path, read_json_file, write_json_atomic, write_npy_atomic
+from turkish_clip.files import atomic_path, file_sha256, write_json_atomic, write_npy_atomic
 
 FORMAT = "turkish-clip-cache"
 VERSION = 1

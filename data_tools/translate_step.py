@@ -14,10 +14,9 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from data_tools import cache
-
+from data_tools.shards import ShardedStep, assemble_parquet
 from turkish_clip import files
 from turkish_clip.errors import InputError
-from data_tools.shards import ShardedStep, assemble_parquet
 
 log = logging.getLogger(__name__)
 

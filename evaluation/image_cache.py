@@ -17,10 +17,8 @@ from typing import Sequence
 import numpy as np
 from tqdm.auto import tqdm
 
-from data_tools import cache
-
-from turkish_clip import files
 from data_tools.shards import assemble_npy, plan_shards, shard_rows
+from turkish_clip import files
 
 log = logging.getLogger(__name__)
 FORMAT = {"format": "turkish-clip-image-embeddings", "version": 1}

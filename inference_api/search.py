@@ -17,12 +17,11 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 
-from turkish_clip.files import atomic_path
-from turkish_clip.errors import InputError
-from turkish_clip.images import IMAGE_EXTENSIONS, iter_image_files, preprocess
-
 from inference_api.image_encoder import ImageEncoder
 from inference_api.text_encoder import l2_normalize
+from turkish_clip.errors import InputError
+from turkish_clip.files import atomic_path
+from turkish_clip.images import IMAGE_EXTENSIONS, iter_image_files, preprocess
 
 log = logging.getLogger(__name__)
 FORMAT = "turkish-clip-image-index"
