@@ -14,7 +14,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from data_tools import cache
-from data_tools.shards import ShardedStep, assemble_parquet
+from data_tools.shards import ShardedStep, assemble_parquet, call_naming_item
 from turkish_clip import files
 from turkish_clip.errors import InputError
 
@@ -23,8 +23,6 @@ log = logging.getLogger(__name__)
 
 def translation_step(data_dir: Path, config) -> ShardedStep:
     """The ShardedStep for a `pipeline.TranslateConfig`."""
-    from data_tools.pipeline import call_naming_item
-
     schema = cache.translations_schema(config.target_lang)
     state: dict = {}
     key = config.key()

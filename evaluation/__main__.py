@@ -1,9 +1,15 @@
-"""`python -m evaluation`: see evaluation/cli.py."""
+"""`python -m evaluation` and the `turkish-clip-eval` command: see evaluation/cli.py."""
 import sys
 
-from turkish_clip.runtime import setup_tensorflow
 
-setup_tensorflow()  # tf-keras, quiet TF logs, GPU memory growth: before anything imports TensorFlow
-from evaluation.cli import main  # noqa: E402
+def main() -> int:
+    from turkish_clip.runtime import setup_tensorflow
 
-sys.exit(main())
+    setup_tensorflow()  # tf-keras, quiet TF logs, GPU memory growth: before anything imports TensorFlow
+    from evaluation.cli import main as cli_main
+
+    return cli_main()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

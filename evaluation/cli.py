@@ -215,6 +215,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
+    from turkish_clip.runtime import setup_tensorflow
+
+    setup_tensorflow(verbose=args.verbose)  # -v also shows TF's start-up logs (TF loads later, with the models)
     if not args.verbose:  # transformers' load chatter
         os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
     try:

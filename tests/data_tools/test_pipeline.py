@@ -11,7 +11,7 @@ import pytest
 
 from data_tools import cache, pipeline
 from turkish_clip.errors import InputError, UserError
-from data_tools.shards import ShardedStep, assemble_npy, iter_shard_chunks, plan_shards
+from data_tools.shards import ShardedStep, assemble_npy, call_naming_item, iter_shard_chunks, plan_shards
 
 
 def _captions(data_dir: Path, n: int = 50) -> Path:
@@ -149,10 +149,10 @@ def test_call_naming_item_finds_the_rejected_caption():
         return [t.upper() for t in texts]
 
     texts = [f"ok {i}" for i in range(20)]
-    assert pipeline.call_naming_item(model, texts, list(range(20)), "teacher") == [t.upper() for t in texts]
+    assert call_naming_item(model, texts, list(range(20)), "teacher") == [t.upper() for t in texts]
     texts[13] = "a bad one"
     with pytest.raises(InputError, match=r"caption_id 113: the teacher rejects 'a bad one' \(ValueError: cannot"):
-        pipeline.call_naming_item(model, texts, list(range(100, 120)), "teacher")
+        call_naming_item(model, texts, list(range(100, 120)), "teacher")
 
 
 # ---------------------------------------------------------------- the real steps on tiny models
