@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from inference_api.prompts import LANGS, check_lang, fill_templates, read_pairs, templates  # noqa: F401 (API)
+from inference_api.prompts import check_lang, read_pairs
 from turkish_clip.errors import InputError
 
 LABELS_DIR = Path(__file__).resolve().parent

@@ -1,4 +1,4 @@
-"""Loaded tiny encoders shared by the turkish_clip tests (built from the session fixtures in tests/conftest.py)."""
+"""Loaded tiny encoders shared by the inference_api tests (built from the session fixtures in tests/conftest.py)."""
 from __future__ import annotations
 
 import pytest
