@@ -10,7 +10,6 @@ import sys
 import tomllib
 import zipfile
 from fnmatch import fnmatch
-from pathlib import Path
 
 import pytest
 from packaging.requirements import Requirement
