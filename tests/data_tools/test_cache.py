@@ -149,7 +149,7 @@ class Killed(BaseException):
 @pytest.mark.parametrize("kill_at", ["after the captions replace", "in the manifest write after it"])
 def test_captions_rewrite_killed_midway_leaves_no_stale_pairing(dataset, monkeypatch, kill_at):
     data_dir, table, _ = dataset
-    real_replace, real_write = cache.os.replace, cache.write_manifest
+    real_replace, real_write = files.os.replace, cache.write_manifest
 
     def replace(src, dst):
         real_replace(src, dst)
@@ -162,7 +162,7 @@ def test_captions_rewrite_killed_midway_leaves_no_stale_pairing(dataset, monkeyp
             raise Killed  # the entry was dropped, the file replaced, and the new entry never lands
         real_write(folder, manifest)
 
-    monkeypatch.setattr(cache.os, "replace", replace)
+    monkeypatch.setattr(files.os, "replace", replace)
     monkeypatch.setattr(cache, "write_manifest", write_manifest)
     shuffled = table.assign(en=table["en"].iloc[::-1].to_numpy())  # same row count, rows no longer line up
     with pytest.raises(Killed):
@@ -177,14 +177,14 @@ def test_captions_rewrite_killed_midway_leaves_no_stale_pairing(dataset, monkeyp
 
 def test_write_dataset_killed_before_its_manifest_leaves_no_old_entries(dataset, monkeypatch):
     data_dir, table, vectors = dataset
-    real_replace = cache.os.replace
+    real_replace = files.os.replace
 
     def replace(src, dst):
         real_replace(src, dst)
         if str(dst).endswith(cache.TEACHER):
             raise Killed  # new vectors on disk, their manifest entry never written
 
-    monkeypatch.setattr(cache.os, "replace", replace)
+    monkeypatch.setattr(files.os, "replace", replace)
     with pytest.raises(Killed):
         cache.write_dataset(data_dir, table.assign(tr="başka"), -vectors, teacher_info={**TEACHER, "model": "other"},
                             translation_info=TRANSLATION)

@@ -10,7 +10,7 @@ import pytest
 
 from turkish_clip.errors import InputError
 from tests.conftest import REPO
-from inference_api.search import index_folder
+from inference_api.search import default_index_path, index_folder, model_key
 
 DEMO = sorted((REPO / "demo" / "images").glob("*.jpg"))
 
@@ -86,6 +86,9 @@ def test_default_index_location_follows_the_cache_env(image_encoder, folder, tmp
     monkeypatch.setenv("TURKISH_CLIP_CACHE", str(tmp_path / "cache"))
     index = index_folder(folder, image_encoder, progress=False)
     assert index.index_path.parent == tmp_path / "cache" / "index" and index.index_path.is_file()
+    monkeypatch.delenv("TURKISH_CLIP_CACHE")
+    monkeypatch.setenv("TURKISH_CLIP_HOME", str(tmp_path / "home"))  # else the user folder, as for the models
+    assert default_index_path(folder, model_key(image_encoder)).parent == tmp_path / "home" / "index"
 
 
 @pytest.mark.parametrize("damage", ["truncated", "garbage", "empty"])
