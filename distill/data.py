@@ -150,6 +150,12 @@ def pad_batch(ids: list[np.ndarray], pad_id: int, length: int) -> dict[str, np.n
     return {"input_ids": input_ids, "attention_mask": mask}
 
 
+def pad_to_multiple(ids: list[np.ndarray], pad_id: int, multiple: int) -> dict[str, np.ndarray]:
+    """`pad_batch` to the batch's longest text rounded up to `multiple` (encoding without training)."""
+    longest = max(len(x) for x in ids)
+    return pad_batch(ids, pad_id, -(-longest // multiple) * multiple)
+
+
 def padded_length(ids: list[np.ndarray], multiple: int, max_length: int, fixed: bool) -> int:
     if fixed:
         return max_length

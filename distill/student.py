@@ -142,12 +142,10 @@ def encode_ids(student: Student, ids: list[np.ndarray], batch_size: int = 64, pa
                pad_multiple: int = 8) -> np.ndarray:
     """Student vectors [n, dim] float32 (unnormalised) of tokenised texts, input order kept, batches of similar
     length, each padded to its longest text rounded up to `pad_multiple`."""
-    from .data import pad_batch
+    from .data import pad_to_multiple
 
     def encode_batch(index: np.ndarray) -> np.ndarray:
-        chunk = [ids[i] for i in index]
-        longest = max(len(x) for x in chunk)
-        return student.infer(pad_batch(chunk, pad_id, -(-longest // pad_multiple) * pad_multiple)).numpy()
+        return student.infer(pad_to_multiple([ids[i] for i in index], pad_id, pad_multiple)).numpy()
 
     return encode_sorted([len(x) for x in ids], encode_batch, int(student.head.output_shape[-1]), batch_size=batch_size)
 
