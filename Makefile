@@ -25,7 +25,7 @@ endif
 SMOKE_LANG ?= tr
 
 smoke: venv
-	$(SMOKE_ENV) $(BIN)/python -m turkish_clip.smoke --lang $(SMOKE_LANG)
+	$(SMOKE_ENV) $(BIN)/python -m harness.smoke --lang $(SMOKE_LANG)
 
 bench: venv
 	$(BIN)/python -m bench.teacher_throughput

@@ -9,10 +9,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from inference_api.api import DEMO_IMAGES
 from turkish_clip.languages import demo_captions
-from turkish_clip.models import REPO
 
-DEMO_IMAGES = REPO / "demo" / "images"
 # (image, Turkish caption, English caption); written by hand, two captions per image (turkish_clip/languages/tr/)
 DEMO_CAPTIONS = demo_captions("tr")
 

@@ -94,7 +94,7 @@ def test_missing_models_offline(capsys, tmp_path, coco_sample_json, monkeypatch)
     assert "translation model 'Helsinki-NLP/opus-mt-tc-big-en-tr' is not available offline" in line
     line = _error(capsys, ["translate", "--data-dir", data, "--lang", "hi"])
     assert "translation model 'Helsinki-NLP/opus-mt-en-hi' is not available offline" in line
-    from data_tools.errors import UserError
+    from turkish_clip.errors import UserError
     from data_tools.pipeline import translate_captions
 
     with pytest.raises(UserError, match="'Helsinki-NLP/opus-mt-en-hi' is not available"):

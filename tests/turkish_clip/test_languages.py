@@ -7,11 +7,11 @@ import unicodedata
 
 import pytest
 
-from data_tools.errors import InputError
+from turkish_clip.errors import InputError
 from turkish_clip import languages
 from turkish_clip.languages import (class_names, demo_captions, demo_labels, english_templates, language, names_for,
                                     templates)
-from turkish_clip.models import REPO
+from tests.conftest import REPO
 
 CIFAR10_EN = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
 RESOURCES = ("templates.tsv", "cifar10.tsv", "cifar100.tsv", "demo_labels.tsv", "demo_captions.tsv")

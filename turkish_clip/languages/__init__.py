@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-from data_tools.errors import InputError
+from turkish_clip.errors import InputError
 
 LANGUAGES_DIR = Path(__file__).resolve().parent
 DEFAULTS_FILE = LANGUAGES_DIR / "languages.tsv"

@@ -15,7 +15,7 @@ from tests.conftest import REPO
 @pytest.mark.slow
 def test_smoke_runs_every_step_and_writes_every_output(tmp_path):
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    proc = subprocess.run([sys.executable, "-m", "turkish_clip.smoke", "--workdir", str(tmp_path)], cwd=REPO,
+    proc = subprocess.run([sys.executable, "-m", "harness.smoke", "--workdir", str(tmp_path)], cwd=REPO,
                           env=env, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
     out = proc.stdout
@@ -45,7 +45,7 @@ def test_smoke_in_hindi_runs_every_step_in_hindi(tmp_path):
     from turkish_clip.languages import demo_labels
 
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    proc = subprocess.run([sys.executable, "-m", "turkish_clip.smoke", "--lang", "hi", "--workdir", str(tmp_path)],
+    proc = subprocess.run([sys.executable, "-m", "harness.smoke", "--lang", "hi", "--workdir", str(tmp_path)],
                           cwd=REPO, env=env, capture_output=True, text=True, timeout=900)
     assert proc.returncode == 0, proc.stderr[-3000:]
     out = proc.stdout
@@ -69,7 +69,7 @@ def test_smoke_in_hindi_runs_every_step_in_hindi(tmp_path):
 
 
 def test_smoke_unknown_language_is_one_line(capsys, tmp_path):
-    from turkish_clip.smoke import main
+    from harness.smoke import main
 
     assert main(["--lang", "de", "--workdir", str(tmp_path / "w")]) == 2
     err = capsys.readouterr().err.strip()
@@ -79,9 +79,9 @@ def test_smoke_unknown_language_is_one_line(capsys, tmp_path):
 
 @pytest.mark.skipif(shutil.which("make") is None, reason="make is not installed")
 @pytest.mark.parametrize("args, expected", [
-    ([], "-m turkish_clip.smoke --lang tr"),
-    (["LANG=hi"], "env LANG=C.UTF-8 .venv/bin/python -m turkish_clip.smoke --lang hi"),  # a code, not the locale
-    (["SMOKE_LANG=hi"], "-m turkish_clip.smoke --lang hi"),
+    ([], "-m harness.smoke --lang tr"),
+    (["LANG=hi"], "env LANG=C.UTF-8 .venv/bin/python -m harness.smoke --lang hi"),  # a code, not the locale
+    (["SMOKE_LANG=hi"], "-m harness.smoke --lang hi"),
 ])
 def test_make_smoke_passes_the_language(args, expected):
     env = {**os.environ, "LANG": "C.UTF-8"}  # the user's own locale is not a language choice

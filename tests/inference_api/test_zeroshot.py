@@ -6,10 +6,10 @@ import re
 import numpy as np
 import pytest
 
-from data_tools.errors import InputError
-from evaluation.labels import templates
-from evaluation.metrics import class_embeddings
-from turkish_clip.zeroshot import (TEMPLATES, check_labels, check_templates, format_table, label_vectors,
+from turkish_clip.errors import InputError
+from inference_api.prompts import templates
+from turkish_clip.metrics import class_embeddings
+from inference_api.zeroshot import (TEMPLATES, check_labels, check_templates, format_table, label_vectors,
                                    probabilities, prompts)
 
 
@@ -117,7 +117,7 @@ def test_table_lists_percentages_and_the_best_label():
 
 
 def test_table_columns_line_up_with_devanagari_marks():
-    from turkish_clip.zeroshot import display_width
+    from inference_api.zeroshot import display_width
 
     assert display_width("बिल्ली") == 5 and display_width("kedi") == 4  # ब ि ल ् ल ी: the virama (Mn) takes no column
     table = format_table(["a.jpg"], ["बिल्ली", "kahve fincanı"], np.array([[0.25, 0.75]], np.float32))
