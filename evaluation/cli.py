@@ -159,7 +159,7 @@ def load_zero_shot_set(args, cache: Path):
             dataset = load_image_folder(args.images, classes=classes, name=args.name)
         turkish, english = list(dataset.classes), None
     n = len(dataset.classes)
-    turkish = _name_file(args.names_tr, n, "--names-tr") or turkish
+    turkish = _name_file(args.names_tr, n, "--names") or turkish
     english = _name_file(args.names_en, n, "--names-en") or english
     if args.name:
         dataset.name = args.name

@@ -1,4 +1,4 @@
-"""Zero-shot classification: labels -> averaged Turkish prompt vectors -> softmax(CLIP logit scale × cosine).
+"""Zero-shot classification: labels -> averaged prompt vectors (Turkish by default) -> softmax(CLIP logit scale × cosine).
 
 Prompt ensembling as in CLIP (Radford et al. 2021, notebook "Prompt_Engineering_for_ImageNet"): each label is put in
 every template, the normalised text vectors are averaged and the mean is normalised again. The templates
