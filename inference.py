@@ -39,8 +39,9 @@ class TurkishCLIP:
 
     def __init__(self, model: str | None = None, head: str | None = None, clip: str | None = None, *,
                  device: str | None = None, batch_size: int = 64, image_batch_size: int = 32,
-                 max_length: int | None = None):
+                 max_length: int | None = None, backend: str | None = None):
         self.model, self.head, self.clip, self.device = model, head, clip, device
+        self.backend = backend  # "tf", "onnx" (an export of `python -m distill export --format onnx`), None: auto
         self.batch_size, self.image_batch_size, self.max_length = batch_size, image_batch_size, max_length
         self._text = self._image = None
 
@@ -48,9 +49,15 @@ class TurkishCLIP:
     def text(self):
         """The `turkish_clip.text_encoder.TextEncoder` (loaded on first use)."""
         if self._text is None:
+            from turkish_clip.onnx_encoder import OnnxTextEncoder, resolve_backend
             from turkish_clip.text_encoder import TextEncoder
 
-            self._text = TextEncoder.load(self.model, self.head, batch_size=self.batch_size, max_length=self.max_length)
+            if resolve_backend(self.model, self.backend) == "onnx":
+                self._text = OnnxTextEncoder.load(self.model or os.environ[ENV_MODEL], batch_size=self.batch_size,
+                                                  max_length=self.max_length)
+            else:
+                self._text = TextEncoder.load(self.model, self.head, batch_size=self.batch_size,
+                                              max_length=self.max_length)
         return self._text
 
     @property
@@ -64,7 +71,10 @@ class TurkishCLIP:
 
     def check_models(self) -> None:
         """Fail fast, in one line, if a model is missing: paths first (cheap), then CLIP, then the text model."""
-        resolve_text_model(self.model, self.head)
+        from turkish_clip.onnx_encoder import resolve_backend
+
+        if resolve_backend(self.model, self.backend) == "tf":
+            resolve_text_model(self.model, self.head)
         _ = self.image, self.text
 
     def encode_text(self, texts: str | Sequence[str], batch_size: int | None = None) -> np.ndarray:
@@ -105,20 +115,22 @@ class TurkishCLIP:
         return index.search(self.encode_text([query])[0], top)
 
 
-_default: TurkishCLIP | None = None
+_defaults: dict[str | None, TurkishCLIP] = {}
 
 
-def default_model() -> TurkishCLIP:
-    """The shared instance behind `encode_text` / `encode_image` (models from env vars or defaults)."""
-    global _default
-    if _default is None:
-        _default = TurkishCLIP()
-    return _default
+def default_model(backend: str | None = None) -> TurkishCLIP:
+    """The shared instance behind `encode_text` / `encode_image` (models from env vars or defaults), per backend."""
+    if backend not in _defaults:
+        _defaults[backend] = TurkishCLIP(backend=backend)
+    return _defaults[backend]
 
 
-def encode_text(texts: str | Sequence[str], batch_size: int = 64) -> np.ndarray:
-    """Turkish texts -> L2-normalised float32 [n, 512] CLIP ViT-B/32 text vectors, in the caller's order."""
-    return default_model().encode_text(texts, batch_size)
+def encode_text(texts: str | Sequence[str], batch_size: int = 64, backend: str | None = None) -> np.ndarray:
+    """Turkish texts -> L2-normalised float32 [n, 512] CLIP ViT-B/32 text vectors, in the caller's order.
+
+    backend: "tf" (the student), "onnx" (an export of `python -m distill export --format onnx`, run by
+    onnxruntime; the model is $TURKISH_CLIP_MODEL), None: ONNX if $TURKISH_CLIP_MODEL is an ONNX export."""
+    return default_model(backend).encode_text(texts, batch_size)
 
 
 def encode_image(images, batch_size: int = 32) -> np.ndarray:
@@ -157,6 +169,8 @@ def _common(suppress: bool) -> argparse.ArgumentParser:
     common.add_argument("--head", help=f"clip_head.h5 (env {ENV_HEAD})")
     common.add_argument("--clip", help=f"CLIP name, .pt file or HF folder (env {ENV_CLIP}; default {DEFAULT_CLIP})")
     common.add_argument("--device", help="torch device for CLIP (default: cuda if available)")
+    common.add_argument("--backend", choices=["tf", "onnx"], help="text model runtime: tf (student folder) or onnx "
+                        "(folder of `distill export --format onnx`, run by onnxruntime; default: onnx for such a folder)")
     common.add_argument("--batch-size", type=int, default=argparse.SUPPRESS if suppress else 64,
                         help="texts per batch (default 64)")
     common.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS if suppress else False,
@@ -266,7 +280,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                         format="%(levelname)s %(name)s: %(message)s")
     if not args.verbose:  # transformers' load chatter ("All model checkpoint layers were used ...")
         os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
-    model = TurkishCLIP(args.model, args.head, args.clip, device=args.device, batch_size=args.batch_size)
+    model = TurkishCLIP(args.model, args.head, args.clip, device=args.device, batch_size=args.batch_size,
+                        backend=args.backend)
     try:
         if args.command == "search":
             print(run_search(model, args))
