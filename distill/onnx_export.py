@@ -111,7 +111,8 @@ def export_onnx(model_dir: str | Path, out: str | Path, *, quantize: str | None 
         meta = {"format": FORMAT, "version": 1, "files": files, "default": "int8" if quantize else "fp32",
                 "inputs": list(INPUTS), "output": OUTPUT, "opset": OPSET, "pooling": "mean",
                 "normalize_output": normalize, "max_length": seq_len, "hidden_size": parts.hidden_size,
-                "embedding_dim": parts.dim, "teacher": parts.meta.get("teacher"),
+                "embedding_dim": parts.dim, "pad_token": tokenizer.pad_token, "pad_token_id": tokenizer.pad_token_id,
+                "teacher": parts.meta.get("teacher"),
                 "base_model": parts.meta.get("base_model"), "source": str(model_dir)}
         (tmp / ONNX_JSON).write_text(json.dumps(meta, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     except BaseException:

@@ -1,5 +1,6 @@
 """The Turkish text encoder from an ONNX export (`python -m distill export --format onnx`), run by onnxruntime:
-same texts in, same vectors out as `text_encoder.TextEncoder`, same length-sorted batching.
+same texts in, same vectors out as `text_encoder.TextEncoder`, same length-sorted batching (the shared helper),
+without importing TensorFlow or torch (faster start, less memory).
 
 onnxruntime uses the GPU (CUDA provider) when its build has one, else the CPU. Needs requirements-export.txt.
 """
@@ -81,9 +82,12 @@ class OnnxTextEncoder:
         if variant not in meta["files"]:
             raise InputError(f"ONNX export {folder} has no {variant} model (has {', '.join(meta['files'])}); "
                              f"re-export with --quantize int8 or choose another")
+        if not (folder / "tokenizer.json").is_file():
+            raise ModelNotFoundError(f"ONNX export {folder} has no tokenizer.json (a fast tokenizer's file); "
+                                     f"re-export it with `python -m distill export --format onnx`")
         try:
             import onnxruntime as ort
-            from transformers import AutoTokenizer
+            from tokenizers import Tokenizer
         except ImportError as error:
             raise ModelNotFoundError(f"the ONNX backend needs onnxruntime ({error.name} is missing): "
                                      f"pip install -r requirements-export.txt") from None
@@ -91,7 +95,7 @@ class OnnxTextEncoder:
         if threads:
             options.intra_op_num_threads = threads
         session = ort.InferenceSession(str(folder / meta["files"][variant]), options, providers=_providers())
-        tokenizer = AutoTokenizer.from_pretrained(str(folder))
+        tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))  # the Rust tokenizer behind transformers'
         source = {"format": f"onnx-{variant}", "model": str(folder), "head": "in the graph",
                   "base_model": meta.get("base_model")}
         log.info("ONNX text model %s (%s, %s)", folder, variant, session.get_providers()[0])
@@ -101,15 +105,16 @@ class OnnxTextEncoder:
     def normalized_output(self) -> bool:
         return bool(self.meta.get("normalize_output"))
 
-    def tokenize(self, texts: list[str]) -> list[np.ndarray]:
-        from distill.data import tokenize
-
-        return tokenize(self.tokenizer, texts, self.max_length)
+    def tokenize(self, texts: list[str]) -> list:
+        """tokenizers Encodings: special tokens added, truncated at max_length, unpadded (the TF path's ids)."""
+        self.tokenizer.no_padding()
+        self.tokenizer.enable_truncation(self.max_length)
+        return self.tokenizer.encode_batch(list(texts))
 
     def encode(self, texts: str | Sequence[str], batch_size: int | None = None, normalize: bool = True) -> np.ndarray:
         """float32 [n, dim] in the caller's order (L2-normalised unless normalize=False, which an export written
         with --normalize cannot undo); [] gives [0, dim]."""
-        from distill.data import inference_batches
+        from data_tools.batching import length_sorted_batches
 
         texts = check_texts(texts)
         batch_size = batch_size or self.batch_size
@@ -118,8 +123,13 @@ class OnnxTextEncoder:
         out = np.zeros((len(texts), self.dim), np.float32)  # [n, dim]
         if not texts:
             return out
-        pad_id = self.tokenizer.pad_token_id or 0
-        for index, batch in inference_batches(self.tokenize(texts), batch_size, pad_id=pad_id, pad_multiple=1):
-            feeds = {name: batch[name].astype(np.int64) for name in self.meta["inputs"]}  # [b, longest] each
+        encodings = self.tokenize(texts)
+        pad = dict(pad_id=int(self.meta["pad_token_id"]), pad_token=self.meta["pad_token"])
+        for index in length_sorted_batches([len(e.ids) for e in encodings], batch_size):  # no TF or torch here
+            batch = [encodings[i] for i in index]
+            for encoding in batch:
+                encoding.pad(len(batch[0].ids), **pad)  # longest first: the batch's first is its longest
+            feeds = {"input_ids": np.asarray([e.ids for e in batch], np.int64),  # [b, longest]
+                     "attention_mask": np.asarray([e.attention_mask for e in batch], np.int64)}
             out[index] = self.session.run([self.meta["output"]], feeds)[0]  # [b, dim]
         return l2_normalize(out) if normalize else out

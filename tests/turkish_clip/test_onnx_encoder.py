@@ -52,3 +52,16 @@ def test_module_encode_text_and_cli_search_on_onnx(tiny_student_onnx, tiny_stude
         rankings[model] = [line.split()[2] for line in out.splitlines() if ".jpg" in line and line.strip()[:1].isdigit()]
         assert ("onnx-int8" in out) == (model == tiny_student_onnx)
     assert rankings[tiny_student_onnx] == rankings[tiny_student_dir] and len(rankings[tiny_student_dir]) == 6
+
+
+def test_onnx_backend_loads_neither_tensorflow_nor_torch(tiny_student_onnx):
+    """The point of the ONNX runtime: a light process (checked in a fresh interpreter, as a server starts)."""
+    import subprocess
+    import sys
+
+    code = ("import sys; from turkish_clip.onnx_encoder import OnnxTextEncoder; "
+            f"v = OnnxTextEncoder.load({str(tiny_student_onnx)!r}).encode(['bir kedi']); "
+            "print(v.shape, 'tensorflow' in sys.modules, 'torch' in sys.modules)")
+    done = subprocess.run([sys.executable, "-c", code], cwd=inference.REPO, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split("\n")[-2] == "(1, 512) False False"
