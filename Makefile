@@ -26,6 +26,8 @@ bench: venv
 	$(BIN)/python -m bench.embed_memory
 	$(BIN)/python -m bench.train_throughput
 	$(BIN)/python -m bench.encode_text_throughput
+	$(BIN)/python -m bench.export_throughput
+	$(BIN)/python -m bench.search_latency
 
 clean:
 	rm -rf $(VENV) .pytest_cache
