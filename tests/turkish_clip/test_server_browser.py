@@ -74,7 +74,7 @@ def test_typing_a_query_shows_the_best_matches_with_their_scores(server, browser
 
     model, index, url = server
     browser.get(url + "/")
-    _wait(browser, "#info")
+    _wait(browser, "body[data-ready=true]")  # /api/info answered: the server's default top is in the box
     box = browser.find_element(By.ID, "query")
     box.send_keys("kumsalda gün batımı")
     browser.find_element(By.ID, "search-button").click()
@@ -92,6 +92,11 @@ def test_typing_a_query_shows_the_best_matches_with_their_scores(server, browser
     assert lightbox.is_displayed() and browser.find_element(By.ID, "lightbox-caption").text == expected[0][0].name
     lightbox.click()
     assert not lightbox.is_displayed()
+    # a shared link (?q=...) runs its search on load
+    browser.get(url + "/?q=bir%20kedi")
+    cards = _wait(browser, "#grid figure.result", 5)
+    expected = index.search(model.encode_text(["bir kedi"])[0], 5)
+    assert [c.get_attribute("data-path") for c in cards] == [p.name for p, _ in expected]
 
 
 def test_zero_shot_labels_and_a_bad_request_in_the_page(server, browser):
@@ -99,7 +104,7 @@ def test_zero_shot_labels_and_a_bad_request_in_the_page(server, browser):
 
     _, index, url = server
     browser.get(url + "/")
-    _wait(browser, "#info")
+    _wait(browser, "body[data-ready=true]")
     browser.find_element(By.ID, "labels").send_keys("kedi, roket, astronot")
     browser.find_element(By.ID, "classify-button").click()
     cards = _wait(browser, "#grid figure.classified", len(index.paths))

@@ -1,6 +1,8 @@
 // The search page: asks the JSON API of turkish_clip/server.py and draws the grid. No external resources.
 "use strict";
 const $ = (id) => document.getElementById(id);
+const initialQuery = new URLSearchParams(location.search).get("q");  // ?q=... runs that search on load
+let latest = 0;  // only the newest request may draw the grid
 
 function setStatus(text, isError) {
   const status = $("status");
@@ -40,9 +42,11 @@ function bar(fraction) {
 }
 
 async function search(query, top) {
+  const ticket = ++latest;
   setStatus("aranıyor…");
   $("grid").replaceChildren();
   const body = await api("/api/search", {q: query, top: top});
+  if (ticket !== latest) return;
   const cards = body.results.map((item, i) => card(item, (text) => {
     text.innerHTML = '<span class="rank"></span><span class="score"></span> <span class="name"></span>';
     text.querySelector(".rank").textContent = "#" + (i + 1);
@@ -56,9 +60,11 @@ async function search(query, top) {
 }
 
 async function classify(labels) {
+  const ticket = ++latest;
   setStatus("sınıflandırılıyor…");
   $("grid").replaceChildren();
   const body = await api("/api/classify", {labels: labels});
+  if (ticket !== latest) return;
   const cards = body.images.map((item) => card(item, (text) => {
     const name = document.createElement("div");
     name.textContent = item.path;
@@ -88,7 +94,8 @@ function openLightbox(item) {
 }
 
 function run(task) {
-  task().catch((error) => setStatus(error.message, true));
+  const before = latest;
+  task().catch((error) => { if (latest === before + 1) setStatus(error.message, true); });
 }
 
 $("lightbox").addEventListener("click", () => { $("lightbox").hidden = true; });
@@ -108,7 +115,7 @@ api("/api/info", {}).then((info) => {
   $("info").textContent = info.folder + " · " + info.images + " görsel" +
     (info.skipped ? " (" + info.skipped + " okunamadı)" : "") + " · metin modeli: " + info.text_model +
     " (" + info.text_format + ")";
-  $("top").value = info.default_top;
-  const query = new URLSearchParams(location.search).get("q");
-  if (query) { $("query").value = query; run(() => search(query, info.default_top)); }
+  if (!$("top").value) $("top").value = info.default_top;
+  document.body.dataset.ready = "true";
+  if (initialQuery && latest === 0) { $("query").value = initialQuery; run(() => search(initialQuery, $("top").value)); }
 }).catch((error) => setStatus(error.message, true));
