@@ -160,8 +160,9 @@ def serve(model, folder, *, host: str = "127.0.0.1", port: int = 8000, index_pat
     app = create_app(model, index, default_top=top)
     try:
         server = make_server(host, port, app, threaded=True)
-    except OSError as error:
-        raise InputError(f"cannot listen on {host}:{port} ({error.strerror or error}); choose another --port "
+    except (OSError, SystemExit) as error:  # werkzeug exits on "address in use" after logging why
+        reason = getattr(error, "strerror", None) or "address in use or not available"
+        raise InputError(f"cannot listen on {host}:{port} ({reason}); choose another --port "
                          f"(0 picks a free one)") from None
     print(f"serving {len(index.paths)} images of {folder} at http://{host}:{server.port}/ (Ctrl+C stops)", flush=True)
     if host not in ("127.0.0.1", "localhost", "::1"):

@@ -96,3 +96,18 @@ def test_cli_serve_refuses_bad_options_in_one_line(tiny_student_dir, tmp_path, c
                                                f"of images with --images")
     assert inference.main(["serve", "--images", str(tmp_path), "--top", "0"]) == 2
     assert "--top must be 1-200" in capsys.readouterr().err
+
+
+def test_serve_on_a_taken_port_is_one_clear_error(served):
+    import socket
+
+    from data_tools.errors import InputError
+    from turkish_clip.server import serve
+
+    model, index, _ = served
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        with pytest.raises(InputError, match=f"cannot listen on 127.0.0.1:{port} .*choose another --port"):
+            serve(model, index.folder, port=port, index_path=index.index_path, progress=False)
