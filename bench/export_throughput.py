@@ -59,12 +59,14 @@ def worker(runtime: str, model: str, texts_file: str, batch_size: int, out: str)
     """Runs in a fresh process: load, encode once to warm up, encode all texts timed; JSON on stdout."""
     texts = json.loads(Path(texts_file).read_text(encoding="utf-8"))
     if runtime == "tf":
-        import turkish_clip  # noqa: F401
-        from turkish_clip.text_encoder import TextEncoder
+        from turkish_clip.runtime import setup_tensorflow
+
+        setup_tensorflow()
+        from inference_api.text_encoder import TextEncoder
 
         encoder = TextEncoder.load(model, batch_size=batch_size)
     else:
-        from turkish_clip.onnx_encoder import OnnxTextEncoder
+        from inference_api.onnx_encoder import OnnxTextEncoder
 
         encoder = OnnxTextEncoder.load(model, variant=runtime.split("-")[1], batch_size=batch_size)
     encoder.encode(texts[:batch_size], normalize=False)

@@ -36,7 +36,7 @@ class StubModel:
 
 
 def synthetic_index(n: int, seed: int = 0):
-    from turkish_clip.search import ImageIndex
+    from inference_api.search import ImageIndex
 
     vectors = np.random.default_rng(seed).normal(size=(n, DIM)).astype(np.float32)  # [n, 512]
     vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
@@ -59,7 +59,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sizes", type=int, nargs="+", default=[1_000, 100_000])
     parser.add_argument("--top", type=int, default=12)
     args = parser.parse_args(argv)
-    from turkish_clip.server import create_app
+    from inference_api.server import create_app
 
     repeats = 20 if args.quick else 100
     model, rows = StubModel(), []

@@ -14,7 +14,7 @@ import tempfile
 import warnings
 from pathlib import Path
 
-from data_tools.errors import InputError
+from turkish_clip.errors import InputError
 
 log = logging.getLogger(__name__)
 

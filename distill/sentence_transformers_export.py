@@ -12,7 +12,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from data_tools.errors import InputError
+from turkish_clip.errors import InputError
 
 log = logging.getLogger(__name__)
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from data_tools.errors import InputError
+from turkish_clip.errors import InputError
 
 from .export import read_student_json
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import distill  # noqa: F401
-from data_tools.errors import InputError
+from turkish_clip.errors import InputError
 from distill.cli import main
 from distill.export import save_student
 from distill.student import build_student, encode, load_encoder, load_tokenizer
@@ -55,7 +55,7 @@ def test_json_records_what_the_graph_does(exported):
 @pytest.mark.parametrize("variant,threshold", [("fp32", 0.9999), ("int8", 0.99)])
 @pytest.mark.parametrize("batch_size", [1, 3, 8])
 def test_onnx_vectors_match_the_tf_student(exported, variant, threshold, batch_size):
-    from turkish_clip.onnx_encoder import OnnxTextEncoder
+    from inference_api.onnx_encoder import OnnxTextEncoder
 
     out, _, student, tokenizer = exported
     ids = tokenizer(TEXTS, truncation=True, max_length=MAX_LENGTH)["input_ids"]
@@ -83,7 +83,7 @@ def test_padding_does_not_change_a_vector(exported):
 
 
 def test_normalize_is_part_of_the_graph(exported, tmp_path):
-    from turkish_clip.onnx_encoder import OnnxTextEncoder
+    from inference_api.onnx_encoder import OnnxTextEncoder
 
     _, model_dir, student, tokenizer = exported
     assert main(["export", "--format", "onnx", "--normalize", "--model", str(model_dir), str(tmp_path / "n")]) == 0
@@ -96,7 +96,7 @@ def test_normalize_is_part_of_the_graph(exported, tmp_path):
 
 
 def test_bad_requests_name_the_fix(exported, tmp_path, capsys):
-    from turkish_clip.onnx_encoder import OnnxTextEncoder
+    from inference_api.onnx_encoder import OnnxTextEncoder
 
     out, model_dir, _, _ = exported
     assert main(["export", "--format", "onnx", "--model", str(model_dir), str(out)]) == 2

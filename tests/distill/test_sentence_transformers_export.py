@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import distill  # noqa: F401
-from data_tools.errors import InputError
+from turkish_clip.errors import InputError
 from distill.cli import main
 from distill.export import save_student
 from distill.student import build_student, encode, load_encoder, load_tokenizer
