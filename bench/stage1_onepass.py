@@ -146,7 +146,7 @@ def reset(head, initial: list, optimizer) -> None:
 
 
 def adam_until(s: Setting, lr: float, initial: list, target_r1: float, budget_cpu: float, max_wall: float,
-               val_features: np.ndarray, chunk: int, seed: int) -> list[dict]:
+               val_features: np.ndarray, chunk: int, seed: int, max_steps: int | None = None) -> list[dict]:
     """Today's stage 1 (Distiller(student, "mse"), encoder frozen, Adam at a constant `lr`, batches of tokens from
     make_dataset, a new shuffle each epoch) in chunks of `chunk` steps; the curve of (steps, seconds, val R@1)."""
     head = s.student.head
@@ -179,7 +179,7 @@ def adam_until(s: Setting, lr: float, initial: list, target_r1: float, budget_cp
         curve.append({"steps": steps, "epochs": round(steps / per_epoch, 2), "cpu_s": round(cpu, 2),
                       "wall_s": round(wall, 2), **_rounded(val)})
         log.info("lr %g: %s", lr, curve[-1])
-        if val["r1"] >= target_r1 or cpu >= budget_cpu or wall >= max_wall:
+        if val["r1"] >= target_r1 or cpu >= budget_cpu or wall >= max_wall or (max_steps and steps >= max_steps):
             return curve
 
 
