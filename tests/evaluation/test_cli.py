@@ -165,3 +165,24 @@ def test_hindi_student_is_evaluated_in_hindi(tiny_student_dir, tiny_clip512_pt, 
     assert "| Student on Hindi |" in capsys.readouterr().out
     info = json.loads((out / "results.json").read_text(encoding="utf-8"))["retrieval"]["demo_hi"]["info"]
     assert info["lang"] == "hi" and info["captions"] == 12
+
+
+@pytest.mark.slow
+def test_retrieval_with_the_onnx_backend_matches_tf(tiny_student_dir, tiny_clip512_pt, tmp_path, capsys):
+    """fp32 export: the same recalls (int8's small differences can swap near-ties of a random tiny model)."""
+    pytest.importorskip("onnxruntime", reason="needs requirements-export.txt (onnx, onnxruntime, onnxscript)")
+    from distill.onnx_export import export_onnx
+
+    fp32 = export_onnx(tiny_student_dir, tmp_path / "onnx-fp32")[0].parent
+    captions = write_demo_captions(tmp_path / "demo.tsv")
+    recalls = {}
+    for backend, model in (("tf", tiny_student_dir), ("onnx", fp32)):
+        out = tmp_path / backend
+        assert main(["retrieval", "--dataset", "captions-tsv", "--captions", str(captions), "--out", str(out),
+                     "--model", str(model), "--backend", backend, "--clip", str(tiny_clip512_pt), "--no-progress"]) == 0
+        capsys.readouterr()
+        results = json.loads((out / "results.json").read_text(encoding="utf-8"))
+        recalls[backend] = results["retrieval"]["demo"]["models"]["student"]
+        assert results["retrieval"]["demo"]["info"]["models"]["student"]["format"] == (
+            "onnx-fp32" if backend == "onnx" else "turkish-clip-student")
+    assert recalls["onnx"] == recalls["tf"]
