@@ -14,6 +14,7 @@ from typing import Sequence
 import numpy as np
 
 from turkish_clip.errors import InputError, ModelNotFoundError, UserError
+from turkish_clip.languages.text import normalize_text
 
 from .text_encoder import check_texts, l2_normalize
 
@@ -116,7 +117,7 @@ class OnnxTextEncoder:
         with --normalize cannot undo); [] gives [0, dim]."""
         from turkish_clip.batching import encode_sorted
 
-        texts = check_texts(texts)
+        texts = [normalize_text(text) for text in check_texts(texts)]  # NFC, as the TF encoder and the training text
         batch_size = batch_size or self.batch_size
         if batch_size < 1:
             raise UserError(f"batch_size must be >= 1, got {batch_size}")
