@@ -17,6 +17,7 @@ import torch
 
 from data_tools.clip_package import clip_model
 from data_tools.errors import ModelNotFoundError, UserError, model_not_found
+from data_tools.hub import check_hub, download_hint, reachable
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +55,8 @@ def resolve_openai_checkpoint(name: str, download_root=None) -> Path:
             f"(cache folder: download_root, $CLIP_CACHE or ~/.cache/clip).")
     if _offline():
         raise model_not_found("OpenAI CLIP checkpoint", name, hint + " Offline mode is on (CLIP_OFFLINE/HF_HUB_OFFLINE).")
+    if not reachable(url):
+        raise model_not_found("OpenAI CLIP checkpoint", name, f"{url} could not be reached (no network?). {hint}")
     partial = target.with_suffix(".pt.part")
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -219,11 +222,12 @@ def load_hf_clip(name_or_path, device=None, fp16=None) -> HFClip:
     from transformers import CLIPModel
 
     text = str(name_or_path)
+    if not Path(text).expanduser().is_dir():
+        check_hub()
     try:
         model = CLIPModel.from_pretrained(text)
     except (OSError, ValueError) as error:  # hub offline/missing or an incomplete folder
-        hint = (f"Download it on a connected machine (huggingface-cli download {text}) and pass the local folder, "
-                f"or allow downloads (unset HF_HUB_OFFLINE).")
+        hint = f"Download it on a connected machine (`{download_hint(text)}`) and pass DIR instead of the name."
         raise model_not_found("Hugging Face CLIP model", text, hint, error) from error
     return HFClip(model, text, device=device, fp16=fp16)
 

@@ -20,6 +20,14 @@ def looks_like_local_path(name: str) -> bool:
 
 
 def model_not_found(what: str, name: str, hint: str, cause: BaseException | None = None) -> ModelNotFoundError:
-    """Build the one-line message every loader uses for an unreachable model."""
-    reason = f" ({type(cause).__name__}: {str(cause).splitlines()[0][:160]})" if cause else ""
+    """Build the one-line message every loader uses for an unreachable model (never cut: the fix is at its end).
+
+    When the hub probe (data_tools.hub) found no network, that is the reason given, not the library's long text.
+    """
+    from data_tools.hub import offline_reason
+
+    why = "" if looks_like_local_path(name) else offline_reason()
+    lines = str(cause).strip().splitlines() if cause else []
+    reason = f" ({why})" if why else f" ({type(cause).__name__}: {lines[0].strip()})" if lines else (
+        f" ({type(cause).__name__})" if cause else "")
     return ModelNotFoundError(f"{what} '{name}' is not available offline and could not be downloaded{reason}. {hint}")

@@ -17,6 +17,7 @@ from typing import Sequence
 
 from data_tools.batching import length_sorted_batches
 from data_tools.errors import InputError, ModelNotFoundError, UserError, model_not_found
+from data_tools.hub import check_hub
 
 
 log = logging.getLogger(__name__)
@@ -25,7 +26,7 @@ DEFAULT_MODEL = "Helsinki-NLP/opus-mt-tc-big-en-tr"
 BACKENDS = ("marian", "ctranslate2")
 CT2_PIN = "ctranslate2==4.8.5"
 MODEL_HINT = ("Download it on a machine with internet (`hf download {name} --local-dir DIR`), copy DIR "
-              "here and pass DIR as the model, or point HF_HOME at a Hugging Face cache that holds it.")
+              "here and pass DIR as the model (--model DIR), or point HF_HOME at a Hugging Face cache that holds it.")
 
 
 @dataclass
@@ -260,6 +261,8 @@ def _load_hf(name: str, cache_dir: str | None, tokenizer_only: bool = False):
     if name.startswith((".", "/", "~")) and not local.exists():
         raise ModelNotFoundError(f"translation model folder '{name}' does not exist: pass an existing model folder "
                                  f"or a hub id such as {DEFAULT_MODEL}")
+    if not local.is_dir():
+        check_hub()
     try:
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message="Recommended: pip install sacremoses")  # used by no Marian step

@@ -9,13 +9,14 @@ import tensorflow as tf
 import tf_keras
 
 from data_tools.errors import model_not_found, looks_like_local_path
+from data_tools.hub import check_hub, download_hint
 
 from .head import build_head
 from .pooling import mean_pool
 
 log = logging.getLogger(__name__)
 
-HINT = "Download it where there is internet (huggingface-cli download NAME) and pass its local folder, or set HF_HOME."
+HINT = "Download it where there is internet (`" + download_hint("NAME") + "`) and pass DIR as the model (--model DIR)."
 TURKISH_PROBE = "Çiçekçi İğdır ılık şölen Ömür Ürün"
 
 
@@ -41,6 +42,7 @@ def resolve_model_folder(name_or_path: str, cache_dir: str | None = None) -> Pat
             raise model_not_found("student encoder", name_or_path, "The folder has no config.json: pass a save_pretrained folder.")
         return local
     hint = HINT.replace("NAME", name_or_path)
+    check_hub()
     try:
         folder = Path(hf_hub_download(name_or_path, "config.json", cache_dir=cache_dir)).parent
     except (OSError, ValueError) as err:  # offline and not cached, unknown repo, bad id
@@ -77,7 +79,8 @@ def load_tokenizer(name_or_path: str, cache_dir: str | None = None):
     """The encoder's tokenizer as is (a cased model keeps case and Turkish letters); warns if it folds them."""
     from transformers import AutoTokenizer
 
-    _check_local(name_or_path, "student tokenizer")
+    if not _check_local(name_or_path, "student tokenizer").is_dir():
+        check_hub()
     try:
         tokenizer = AutoTokenizer.from_pretrained(name_or_path, cache_dir=cache_dir)
     except (OSError, ValueError) as err:

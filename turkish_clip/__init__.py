@@ -7,10 +7,11 @@ the top-level `inference.py`. Importing this package is cheap: torch and TensorF
 """
 import os
 
-# transformers' TF models need tf-keras, which must be chosen before TensorFlow is first imported.
-os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+from .quiet import quiet_tensorflow
+
+# transformers' TF models need tf-keras, which must be chosen before TensorFlow is first imported; TF's start-up
+# lines are hidden (the CLIs' -v shows them).
+quiet_tensorflow()
 
 __all__ = ["__version__"]
 __version__ = "0.1.0"

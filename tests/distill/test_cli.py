@@ -108,7 +108,7 @@ def test_resume_after_sigkill_continues_from_the_last_checkpoint(tmp_path, tiny_
     assert saved["embedding_dim"] == 16 and saved["hidden_size"] == 32
     assert load_head(tmp_path / "clip_head.h5").output_shape == (None, 16)
 
-    assert main(["evaluate", "--model", str(tmp_path / "student"), "--data", str(data)]) == 0
+    assert main(["evaluate", "--model", str(tmp_path / "student"), "--data", str(data), "--json"]) == 0
     result = json.loads(capsys.readouterr().out)
     assert result["cosine"] == pytest.approx(saved["metrics"]["cosine"], abs=1e-5)
     assert (result["r1"], result["r5"]) == (saved["metrics"]["r1"], saved["metrics"]["r5"])
