@@ -21,7 +21,7 @@ from typing import Sequence
 import numpy as np
 
 import turkish_clip  # noqa: F401  (sets tf-keras and quiet TF before anything imports TensorFlow)
-from data_tools.errors import InputError, UserError
+from data_tools.errors import InputError, UserError, at_least
 from turkish_clip.models import DEFAULT_CLIP, ENV_CLIP, ENV_HEAD, ENV_MODEL, MONATIS_ENCODER, REPO, resolve_text_model
 from turkish_clip.zeroshot import DEMO_LABELS, TEMPLATES
 
@@ -63,8 +63,13 @@ class TurkishCLIP:
         return self._image
 
     def check_models(self) -> None:
-        """Fail fast, in one line, if a model is missing: paths first (cheap), then CLIP, then the text model."""
+        """Fail fast, in one line, if a model is missing: paths and the device first (cheap), then CLIP, then the
+        text model."""
         resolve_text_model(self.model, self.head)
+        if self.device is not None:
+            from data_tools.clip_towers import pick_device
+
+            pick_device(self.device)
         _ = self.image, self.text
 
     def encode_text(self, texts: str | Sequence[str], batch_size: int | None = None) -> np.ndarray:
@@ -73,6 +78,9 @@ class TurkishCLIP:
 
     def encode_image(self, images, batch_size: int | None = None) -> np.ndarray:
         """Image paths or PIL images -> L2-normalised float32 [n, dim] (CLIP's image tower)."""
+        from turkish_clip.image_encoder import check_images
+
+        images = check_images(images)  # bad input fails before CLIP loads
         return self.image.encode(images, batch_size)
 
     @property
@@ -157,7 +165,7 @@ def _common(suppress: bool) -> argparse.ArgumentParser:
     common.add_argument("--head", help=f"clip_head.h5 (env {ENV_HEAD})")
     common.add_argument("--clip", help=f"CLIP name, .pt file or HF folder (env {ENV_CLIP}; default {DEFAULT_CLIP})")
     common.add_argument("--device", help="torch device for CLIP (default: cuda if available)")
-    common.add_argument("--batch-size", type=int, default=argparse.SUPPRESS if suppress else 64,
+    common.add_argument("--batch-size", type=at_least(1), default=argparse.SUPPRESS if suppress else 64,
                         help="texts per batch (default 64)")
     common.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS if suppress else False,
                         help="log what is loaded and done")
@@ -190,7 +198,7 @@ def _parser() -> argparse.ArgumentParser:
                             epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     search.add_argument("--images", required=True, help="folder of images (indexed once, refreshed on change)")
     search.add_argument("--query", required=True, help='Turkish description, e.g. "kumsalda gün batımı"')
-    search.add_argument("--top", type=int, default=9, help="number of results (default 9)")
+    search.add_argument("--top", type=at_least(1), default=9, help="number of results (default 9)")
     search.add_argument("--html", help="also write an HTML contact sheet of the results here")
     search.add_argument("--index", help="index file (default: $TURKISH_CLIP_CACHE or ~/.cache/turkish-clip/index/...)")
     search.add_argument("--recursive", action="store_true", help="include sub-folders")
@@ -232,22 +240,45 @@ def _describe(model: TurkishCLIP) -> str:
             f" · logit scale {model.logit_scale:.1f}")
 
 
+def _readable(paths: list[Path]) -> tuple[list[Path], list[Path]]:
+    """(readable, unreadable) images: corrupt files are skipped with a warning, as `search` does."""
+    from data_tools.images import load_image
+
+    good, bad = [], []
+    for path in paths:
+        try:
+            load_image(path)
+            good.append(path)
+        except InputError as error:
+            log.warning("skipping %s", error)
+            bad.append(path)
+    if not good:
+        raise InputError(f"none of the {len(paths)} images could be read (first: {bad[0]}); replace or remove them")
+    return good, bad
+
+
 def run_classify(model: TurkishCLIP, images: Sequence[str], labels: Sequence[str], templates) -> str:
     from turkish_clip.zeroshot import check_labels, format_table
 
     labels = check_labels(labels)
-    paths = _image_list(images)
+    paths, unreadable = _readable(_image_list(images))
     model.check_models()
     probs = model.classify(paths, labels, templates)
-    return f"{_describe(model)}\n\n{format_table([p.name for p in paths], labels, probs)}"
+    skipped = (f"\n\n{len(unreadable)} unreadable image(s) skipped: {', '.join(str(p) for p in unreadable)}"
+               if unreadable else "")
+    return f"{_describe(model)}\n\n{format_table([p.name for p in paths], labels, probs)}{skipped}"
 
 
 def run_search(model: TurkishCLIP, args) -> str:
     from turkish_clip.contact_sheet import write_contact_sheet
 
+    from data_tools.images import iter_image_files
+
     query = check_query(args.query)
     if args.top < 1:
         raise InputError(f"--top must be >= 1, got {args.top}")
+    if next(iter_image_files(args.images, recursive=args.recursive), None) is None:  # before any model loads
+        raise InputError(f"image folder {args.images} has no images; pass a folder that contains images")
     model.check_models()
     index = model.index(args.images, index_path=args.index, recursive=args.recursive, progress=sys.stderr.isatty())
     results = index.search(model.encode_text([query])[0], args.top)
@@ -276,7 +307,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             images = sorted(p for p in DEMO_IMAGES.iterdir() if p.suffix.lower() == ".jpg")
             print(run_classify(model, [str(p) for p in images], list(DEMO_LABELS), _templates(args)))
     except UserError as error:
-        print(f"error: {error}", file=sys.stderr)
+        print(f"error: {' '.join(str(error).split())}", file=sys.stderr)
         return 2
     return 0
 

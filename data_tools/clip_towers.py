@@ -88,7 +88,25 @@ def _openai_state_dict(path: Path) -> dict:
 
 
 def pick_device(device) -> torch.device:
-    return torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    """The torch device to use: `device` checked (one-line UserError naming --device), else cuda when present."""
+    if device is None or device == "":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        chosen = torch.device(device)
+    except (RuntimeError, TypeError, ValueError):
+        raise UserError(f"--device {device!r} is not a torch device; use cpu, cuda or cuda:N") from None
+    if chosen.type == "cuda":
+        if not torch.cuda.is_available():
+            raise UserError(f"--device {device}: this torch ({torch.__version__}) sees no CUDA GPU; use --device cpu "
+                            f"or leave --device out") from None
+        if chosen.index is not None and chosen.index >= torch.cuda.device_count():
+            raise UserError(f"--device {device}: there are only {torch.cuda.device_count()} CUDA GPU(s); use cuda:0 "
+                            f"to cuda:{torch.cuda.device_count() - 1}")
+    elif chosen.type not in ("cpu", "mps"):
+        raise UserError(f"--device {device}: {chosen.type} devices are not supported here; use cpu, cuda or cuda:N")
+    elif chosen.type == "mps" and not torch.backends.mps.is_available():
+        raise UserError(f"--device {device}: MPS is not available in this torch; use --device cpu")
+    return chosen
 
 
 class OpenAIClip:

@@ -195,7 +195,9 @@ def load_translator(backend: str = "marian", model: str = DEFAULT_MODEL, device:
 
         if dtype not in (None, "float32", "float16", "bfloat16"):
             raise UserError(f"unknown dtype '{dtype}' for the marian backend: float32, float16 or bfloat16")
-        device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+        from data_tools.clip_towers import pick_device
+
+        device = str(pick_device(device))  # a bad or absent device fails here, before the model loads
         tokenizer, net = _load_hf(model, cache_dir)
         torch_dtype = getattr(torch, dtype or ("float16" if device.startswith("cuda") else "float32"))
         return MarianTranslator(net.to(device=device, dtype=torch_dtype), tokenizer, opts, model, target_lang)

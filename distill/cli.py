@@ -6,7 +6,7 @@ import json
 import logging
 import sys
 
-from data_tools.errors import UserError
+from data_tools.errors import UserError, at_least
 
 EXAMPLES = """examples:
   python -m distill train --data data --model dbmdz/distilbert-base-turkish-cased
@@ -31,10 +31,10 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--run-dir", help="checkpoints, history.json/png, state.json (default: runs/student)")
     train.add_argument("--output-dir", help="fine-tuned encoder + tokenizer + student.json (default: student)")
     train.add_argument("--head", dest="head_path", help="where to write clip_head.h5 (default: ./clip_head.h5)")
-    train.add_argument("--epochs1", type=int, help="stage 1 epochs (head only; with the ridge solver 0 skips stage 1, "
+    train.add_argument("--epochs1", type=at_least(0), help="stage 1 epochs (head only; with the ridge solver 0 skips stage 1, "
                        "any other value is one closed-form fit)")
-    train.add_argument("--epochs2", type=int, help="stage 2 epochs (everything)")
-    train.add_argument("--batch-size", type=int, help="batch size of both stages")
+    train.add_argument("--epochs2", type=at_least(0), help="stage 2 epochs (everything)")
+    train.add_argument("--batch-size", type=at_least(1), help="batch size of both stages")
     train.add_argument("--loss", choices=["mse", "cosine", "contrastive", "mse+contrastive"],
                        help="training objective (default mse+contrastive: MSE to the teacher vectors + 0.3 x InfoNCE; "
                             "see --set contrastive_weight=, temperature=, contrastive_negatives=)")
@@ -55,7 +55,7 @@ def _parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--model", default="student", help="folder written by `distill train` (default: student)")
     evaluate.add_argument("--data", dest="data_dir", default="data", help="cache folder (default: data)")
     evaluate.add_argument("--split", choices=["val", "all"], default="val")
-    evaluate.add_argument("--batch-size", type=int, default=64)
+    evaluate.add_argument("--batch-size", type=at_least(1), default=64)
     evaluate.add_argument("--json", action="store_true", help="print the metrics as JSON (recall as fractions)")
     evaluate.add_argument("-v", "--verbose", action="count", default=0, help="log details (-vv for DEBUG)")
     return parser

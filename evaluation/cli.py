@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
-from data_tools.errors import InputError, UserError
+from data_tools.errors import InputError, UserError, at_least
 from turkish_clip.models import DEFAULT_CLIP, ENV_CLIP, ENV_HEAD, ENV_MODEL, MONATIS_ENCODER
 
 log = logging.getLogger("evaluation")
@@ -61,8 +61,8 @@ def _options() -> argparse.ArgumentParser:
     common.add_argument("--head", help=f"clip_head.h5 (env {ENV_HEAD})")
     common.add_argument("--clip", help=f"CLIP name, .pt file or HF folder (env {ENV_CLIP}; default {DEFAULT_CLIP})")
     common.add_argument("--device", help="torch device for CLIP (default: cuda if available)")
-    common.add_argument("--batch-size", type=int, default=64, help="texts per batch (default 64)")
-    common.add_argument("--image-batch-size", type=int, default=32, help="images per batch (default 32)")
+    common.add_argument("--batch-size", type=at_least(1), default=64, help="texts per batch (default 64)")
+    common.add_argument("--image-batch-size", type=at_least(1), default=32, help="images per batch (default 32)")
     common.add_argument("--no-progress", action="store_true", help="no progress bars")
     common.add_argument("-v", "--verbose", action="store_true", help="log what is loaded and done")
     return common
