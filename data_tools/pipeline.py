@@ -115,8 +115,7 @@ def build_captions(data_dir: str | Path, inputs: Sequence[str | Path] = (), karp
     check_at_least("--limit", config.limit)
     table, stats = read_captions(config.inputs, karpathy=config.karpathy,
                                  exclude_image_ids=None if config.exclude in (None, "none") else config.exclude)
-    if config.limit is not None:
-        table = table.iloc[:config.limit]
+    table = stats.apply_limit(table, config.limit)
     if table.empty:
         raise InputError(f"no captions left from {', '.join(config.inputs or [str(config.karpathy)])} "
                          f"({stats.summary()}); check the inputs and the exclusion list")

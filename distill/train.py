@@ -141,13 +141,13 @@ class Trainer:
         tf_keras.utils.set_random_seed(config.seed)
         self.strategy, self.jit = setup_device(config)
         self.pad_multiple = config.pad_multiple or (8 if tf.config.list_physical_devices("GPU") else 1)
-        self.tokenizer = load_tokenizer(config.model, config.cache_dir)
-        self.pad_id = self.tokenizer.pad_token_id or 0
-        self.train, self.val, self.manifest = load_splits(
+        self.train, self.val, self.manifest = load_splits(  # the data is checked before any model loads
             config.data_dir, config.text_column, config.val_fraction, config.seed, config.include_english,
             config.normalize_targets, config.max_train)
         if len(self.train) == 0 or len(self.val) == 0:
             raise UserError(f"{config.data_dir}: {len(self.train)} training / {len(self.val)} validation captions; need both (check val_fraction)")
+        self.tokenizer = load_tokenizer(config.model, config.cache_dir)
+        self.pad_id = self.tokenizer.pad_token_id or 0
         self.train_ids = tokenize(self.tokenizer, self.train.texts, config.max_length)
         self.val_ids = tokenize(self.tokenizer, self.val.texts, config.max_length)
         cut = sum(len(x) >= config.max_length for x in self.train_ids)
