@@ -46,7 +46,8 @@ def reachable(url: str, timeout: float = PROBE_TIMEOUT_S) -> bool:
 
         def probe() -> None:
             try:
-                urllib.request.urlopen(urllib.request.Request(key, method="HEAD"), timeout=timeout).close()
+                opener = urllib.request.build_opener(urllib.request.ProxyHandler())  # the proxy variables as now
+                opener.open(urllib.request.Request(key, method="HEAD"), timeout=timeout).close()
                 answer.append(True)
             except urllib.error.HTTPError:  # the server answered (404, 405, ...): it is reachable
                 answer.append(True)

@@ -16,6 +16,7 @@ from contextlib import contextmanager
 from typing import Iterator
 
 QUIET_TF_LOG_LEVEL = "2"  # TF C++ logs: 0 all, 1 no INFO, 2 no WARNING, 3 no ERROR
+_VERBOSE_TF_LOG_LEVEL = "0"
 
 
 @contextmanager
@@ -45,6 +46,7 @@ class _QuietImport(importlib.abc.MetaPathFinder):
     """Imports `tensorflow` (and runs its first GPU query) with descriptor 2 silenced."""
 
     active = True
+    set_verbose = False  # the last quiet_tensorflow call asked for verbose
 
     def find_spec(self, fullname, path, target=None):
         if fullname != "tensorflow" or not self.active:
@@ -71,9 +73,12 @@ def quiet_tensorflow(verbose: bool = False) -> None:
     os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")  # must be set before TensorFlow loads
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     if verbose:
-        os.environ["TF_CPP_MIN_LOG_LEVEL"] = "0"
+        os.environ["TF_CPP_MIN_LOG_LEVEL"] = _VERBOSE_TF_LOG_LEVEL
+    elif os.environ.get("TF_CPP_MIN_LOG_LEVEL") == _VERBOSE_TF_LOG_LEVEL and _HOOK.set_verbose:
+        os.environ["TF_CPP_MIN_LOG_LEVEL"] = QUIET_TF_LOG_LEVEL  # undo our own verbose setting
     else:
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", QUIET_TF_LOG_LEVEL)
+    _HOOK.set_verbose = verbose
     _HOOK.active = not verbose
     if _HOOK not in sys.meta_path:
         sys.meta_path.insert(0, _HOOK)
