@@ -17,7 +17,7 @@ EXAMPLES = {
     "captions": """\
   python -m data_tools captions --data-dir data captions_train2014.json captions_val2014.json
   python -m data_tools captions --data-dir data --karpathy dataset_coco.json captions_train2014.json.gz
-  python -m data_tools captions --data-dir smoke --limit 200 ../shared/data/coco/captions_val2017.json.gz
+  python -m data_tools captions --data-dir smoke --limit 200 tests/samples/coco_captions_val2017_sample.json
   (--exclude none keeps the XTD10 test images; by default their captions are removed)""",
     "translate": """\
   python -m data_tools translate --data-dir data                      # opus-mt-tc-big-en-tr, greedy
