@@ -22,6 +22,7 @@ import numpy as np
 
 import turkish_clip  # noqa: F401  (sets tf-keras and quiet TF before anything imports TensorFlow)
 from data_tools.errors import InputError, UserError, at_least
+from turkish_clip.quiet import quiet_tensorflow
 from turkish_clip.models import DEFAULT_CLIP, ENV_CLIP, ENV_HEAD, ENV_MODEL, MONATIS_ENCODER, REPO, resolve_text_model
 from turkish_clip.zeroshot import DEMO_LABELS, TEMPLATES
 
@@ -297,6 +298,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                         format="%(levelname)s %(name)s: %(message)s")
     if not args.verbose:  # transformers' load chatter ("All model checkpoint layers were used ...")
         os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    quiet_tensorflow(verbose=args.verbose)  # TF's start-up lines only with -v
     model = TurkishCLIP(args.model, args.head, args.clip, device=args.device, batch_size=args.batch_size)
     try:
         if args.command == "search":

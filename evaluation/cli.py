@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Sequence
 
 from data_tools.errors import InputError, UserError, at_least
+from turkish_clip.quiet import quiet_tensorflow
 from turkish_clip.models import DEFAULT_CLIP, ENV_CLIP, ENV_HEAD, ENV_MODEL, MONATIS_ENCODER
 
 log = logging.getLogger("evaluation")
@@ -217,9 +218,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                         format="%(levelname)s %(name)s: %(message)s")
     if not args.verbose:  # transformers' load chatter
         os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    quiet_tensorflow(verbose=args.verbose)  # TF's start-up lines only with -v
     try:
         print(run(args))
     except UserError as error:
-        print(f"error: {error}", file=sys.stderr)
+        print(f"error: {' '.join(str(error).split())}", file=sys.stderr)
         return 2
     return 0
