@@ -54,9 +54,11 @@ def resolve_openai_checkpoint(name: str, download_root=None) -> Path:
     hint = (f"Download {url} on a connected machine and pass the .pt path, or put it at {target} "
             f"(cache folder: download_root, $CLIP_CACHE or ~/.cache/clip).")
     if _offline():
-        raise model_not_found("OpenAI CLIP checkpoint", name, hint + " Offline mode is on (CLIP_OFFLINE/HF_HUB_OFFLINE).")
+        raise model_not_found("OpenAI CLIP checkpoint", name, hint + " Offline mode is on (CLIP_OFFLINE/HF_HUB_OFFLINE).",
+                              hub=False)
     if not reachable(url):
-        raise model_not_found("OpenAI CLIP checkpoint", name, f"{url} could not be reached (no network?). {hint}")
+        raise model_not_found("OpenAI CLIP checkpoint", name, f"{url} could not be reached (no network?). {hint}",
+                              hub=False)
     partial = target.with_suffix(".pt.part")
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -70,7 +72,7 @@ def resolve_openai_checkpoint(name: str, download_root=None) -> Path:
         os.replace(partial, target)
     except OSError as error:  # URLError, timeouts and disk errors are all OSError
         partial.unlink(missing_ok=True)
-        raise model_not_found("OpenAI CLIP checkpoint", name, hint, error) from error
+        raise model_not_found("OpenAI CLIP checkpoint", name, hint, error, hub=False) from error
     return target
 
 

@@ -19,14 +19,16 @@ def looks_like_local_path(name: str) -> bool:
     return name.startswith((".", "/", "~")) or name.count("/") > 1 or os.sep != "/" and os.sep in name
 
 
-def model_not_found(what: str, name: str, hint: str, cause: BaseException | None = None) -> ModelNotFoundError:
+def model_not_found(what: str, name: str, hint: str, cause: BaseException | None = None,
+                    hub: bool = True) -> ModelNotFoundError:
     """Build the one-line message every loader uses for an unreachable model (never cut: the fix is at its end).
 
-    When the hub probe (data_tools.hub) found no network, that is the reason given, not the library's long text.
+    For a Hugging Face hub model (`hub`) found missing offline, the reason given is why the hub was not asked (the
+    quick probe of data_tools.hub failed, or offline mode is on), not the library's long text.
     """
     from data_tools.hub import offline_reason
 
-    why = "" if looks_like_local_path(name) else offline_reason()
+    why = "" if looks_like_local_path(name) or not hub else offline_reason()
     lines = str(cause).strip().splitlines() if cause else []
     reason = f" ({why})" if why else f" ({type(cause).__name__}: {lines[0].strip()})" if lines else (
         f" ({type(cause).__name__})" if cause else "")
