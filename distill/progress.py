@@ -13,16 +13,26 @@ import tf_keras
 from tqdm.auto import tqdm
 
 
-def epoch_line(stage: int, epoch: int, epochs: int, loss: float | None, val: dict, seconds: float | None = None) -> str:
-    """`stage 1 epoch 1/2: loss 0.0123, val mse 0.0118, cosine 0.8123, TR→EN R@1 45.0%, R@5 80.0% (3.1 s)`.
+def stage_line(label: str, loss: float | None, val: dict, seconds: float | None = None) -> str:
+    """`LABEL: loss 0.0123, val mse 0.0118, cosine 0.8123, TR→EN R@1 45.0%, R@5 80.0% (3.1 s)`.
 
     val: {"mse", "cosine", "r1", "r5"} (recall as fractions, shown in percent).
     """
     parts = [f"loss {loss:.5g}"] if loss is not None else []
     parts += [f"val mse {val['mse']:.5g}", f"cosine {val['cosine']:.4f}",
               f"TR→EN R@1 {100 * val['r1']:.1f}%", f"R@5 {100 * val['r5']:.1f}%"]
-    took = f" ({seconds:.1f} s)" if seconds is not None else ""
-    return f"stage {stage} epoch {epoch}/{epochs}: " + ", ".join(parts) + took
+    return f"{label}: " + ", ".join(parts) + (f" ({seconds:.1f} s)" if seconds is not None else "")
+
+
+def epoch_line(stage: int, epoch: int, epochs: int, loss: float | None, val: dict, seconds: float | None = None) -> str:
+    """`stage 1 epoch 1/2: loss 0.0123, val mse ...` (see `stage_line`)."""
+    return stage_line(f"stage {stage} epoch {epoch}/{epochs}", loss, val, seconds)
+
+
+def show(line: str, verbose: int) -> None:
+    """A progress line on stdout unless quiet (verbose 0), between tqdm bars."""
+    if verbose:
+        tqdm.write(line)
 
 
 class StageProgress(tf_keras.callbacks.Callback):
@@ -55,7 +65,7 @@ class StageProgress(tf_keras.callbacks.Callback):
         logs = logs or {}
         if self.verbose and "val_mse" in logs:  # absent when the epoch stopped on a non-finite loss
             val = {k: float(logs[f"val_{k}"]) for k in ("mse", "cosine", "r1", "r5")}
-            tqdm.write(epoch_line(self.stage, self.epoch, self.epochs, logs.get("loss"), val))
+            show(epoch_line(self.stage, self.epoch, self.epochs, logs.get("loss"), val), self.verbose)
 
     def on_train_end(self, logs=None):
         if self.bar is not None:

@@ -32,7 +32,7 @@ from .evaluate import metrics, validation_loss
 from .export import save_student
 from .features import cached_features, ids_key
 from .history import save_history
-from .progress import StageProgress, epoch_line
+from .progress import StageProgress, epoch_line, show, stage_line
 from .run_state import STATE, check_resumable, mark_diverged, read_state, write_state
 from .student import build_student, encode_ids, load_encoder, load_tokenizer
 
@@ -249,6 +249,7 @@ class Trainer:
         self.student.head.layers[-1].set_weights([kernel, bias])
         record = {"stage": 1, "epoch": 1, "loss": gram.mse(kernel, bias), **_prefixed(val), "solver": "ridge",
                   "ridge_penalty": penalty, "seconds": round(time.time() - began, 2)}
+        show(stage_line(f"stage 1 ridge (penalty {penalty:g})", record["loss"], val), self.config.verbose)
         self.state["history"].append(record)
         prefix = "ckpt-s1-final"
         _checkpoint(self.student).write(str(self.run_dir / prefix))
