@@ -6,7 +6,7 @@ import logging
 import sys
 import time
 
-from data_tools.errors import UserError, at_least
+from turkish_clip.errors import UserError, at_least
 from data_tools.pipeline import BACKENDS, CaptionsConfig, EmbedConfig, TranslateConfig
 
 POSITIVE = at_least(1)  # the one rule for counts (--limit, --batch-size, --max-length, ...)

@@ -15,9 +15,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Sequence
 
-from data_tools.batching import length_sorted_batches
-from data_tools.errors import InputError, ModelNotFoundError, UserError, model_not_found
-from data_tools.hub import check_hub
+from turkish_clip.batching import length_sorted_batches
+from turkish_clip.errors import InputError, ModelNotFoundError, UserError, model_not_found
+from turkish_clip.hub import check_hub
 
 
 log = logging.getLogger(__name__)
@@ -195,7 +195,7 @@ def load_translator(backend: str = "marian", model: str = DEFAULT_MODEL, device:
 
         if dtype not in (None, "float32", "float16", "bfloat16"):
             raise UserError(f"unknown dtype '{dtype}' for the marian backend: float32, float16 or bfloat16")
-        from data_tools.clip_towers import pick_device
+        from turkish_clip.clip_towers import pick_device
 
         device = str(pick_device(device))  # a bad or absent device fails here, before the model loads
         tokenizer, net = _load_hf(model, cache_dir)

@@ -4,9 +4,9 @@ cached CLIP ViT-B/32 text vectors by MSE in two stages (head alone, then everyth
 Importing this package selects tf-keras for `tf.keras` (transformers' TF models need it); it must run before
 TensorFlow is first imported, so import `distill` before `tensorflow`.
 """
-from turkish_clip.quiet import quiet_tensorflow
+from turkish_clip.runtime import setup_tensorflow
 
-quiet_tensorflow()  # tf-keras, and no TF start-up lines (the CLIs' -v shows them)
+setup_tensorflow()
 
 __all__ = ["__version__"]
 __version__ = "0.1.0"

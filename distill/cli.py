@@ -4,9 +4,10 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 
-from data_tools.errors import UserError, at_least
+from turkish_clip.errors import UserError, at_least
 
 EXAMPLES = """examples:
   python -m distill train --data data --model dbmdz/distilbert-base-turkish-cased
@@ -52,7 +53,8 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("-v", "--verbose", action="count", default=0,
                        help="also log what TensorFlow and the libraries say (-vv for DEBUG)")
     evaluate = sub.add_parser("evaluate", help="metrics of a saved student on a cache (validation split by default)")
-    evaluate.add_argument("--model", default="student", help="folder written by `distill train` (default: student)")
+    evaluate.add_argument("--model", help="folder written by `distill train` (default: $TURKISH_CLIP_MODEL, else ./student, "
+                          "else the user folder's student/, as for inference.py)")
     evaluate.add_argument("--data", dest="data_dir", default="data", help="cache folder (default: data)")
     evaluate.add_argument("--split", choices=["val", "all"], default="val")
     evaluate.add_argument("--batch-size", type=at_least(1), default=64)
@@ -84,10 +86,10 @@ def format_metrics(m: dict) -> str:
 
 
 def setup_logging(verbose: int) -> None:
-    """Our own INFO lines by default; TensorFlow's C++/absl lines and the libraries' INFO only with -v."""
-    from turkish_clip.quiet import quiet_tensorflow
+    """Our own INFO lines by default; TensorFlow's C++/absl lines and the libraries' chatter only with -v."""
+    from turkish_clip.runtime import setup_tensorflow
 
-    quiet_tensorflow(verbose=verbose > 0)
+    setup_tensorflow(verbose=verbose > 0)
     logging.basicConfig(level={0: logging.WARNING, 1: logging.INFO}.get(verbose, logging.DEBUG),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     for ours in ("distill", "data_tools"):
@@ -110,11 +112,14 @@ def main(argv: list[str] | None = None) -> int:
             print(f"validation: {format_metrics(result['metrics'])}")
             print(f"wrote {result['head_path']} and {result['output_dir']}/ (history in {config.run_dir}/history.json)")
         else:
+            from turkish_clip.models import ENV_MODEL, default_student
+
             from .evaluate import evaluate_saved
 
-            result = evaluate_saved(args.model, args.data_dir, args.split, args.batch_size)
+            model = args.model or os.environ.get(ENV_MODEL) or str(default_student())
+            result = evaluate_saved(model, args.data_dir, args.split, args.batch_size)
             print(json.dumps(result, indent=2) if args.json else
-                  f"{args.model} on {args.data_dir} ({result['split']}, {result['count']:,} captions): "
+                  f"{model} on {args.data_dir} ({result['split']}, {result['count']:,} captions): "
                   f"{format_metrics(result)}")
     except UserError as err:
         print(f"error: {' '.join(str(err).split())}", file=sys.stderr)

@@ -12,8 +12,8 @@ import os
 import shutil
 from pathlib import Path
 
-from data_tools.cache import fsync_dir
-from data_tools.errors import InputError
+from turkish_clip.files import fsync_dir
+from turkish_clip.errors import InputError
 
 from .head import load_head, save_head
 from .student import Student, build_student, load_encoder, load_tokenizer

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import tf_keras
 
-from data_tools.cache import atomic_path
-from data_tools.errors import InputError
+from turkish_clip.files import atomic_path
+from turkish_clip.errors import InputError
 
 
 def build_head(input_dim: int = 768, output_dim: int = 512, name: str = "clip_head") -> tf_keras.Sequential:

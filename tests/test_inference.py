@@ -10,9 +10,10 @@ import numpy as np
 import pytest
 
 import inference
-from data_tools.errors import InputError
+from inference_api import api
+from tests.conftest import REPO
+from turkish_clip.errors import InputError
 
-REPO = inference.REPO
 DEMO = sorted(inference.DEMO_IMAGES.glob("*.jpg"))
 
 
@@ -23,7 +24,7 @@ def tiny_env(monkeypatch, tiny_student_dir, tiny_clip512_pt, tmp_path):
     monkeypatch.setenv("TURKISH_CLIP_CLIP", str(tiny_clip512_pt))
     monkeypatch.setenv("TURKISH_CLIP_CACHE", str(tmp_path / "cache"))
     monkeypatch.delenv("TURKISH_CLIP_HEAD", raising=False)
-    monkeypatch.setattr(inference, "_default", None)
+    monkeypatch.setattr(api, "_default", None)
 
 
 @pytest.fixture(scope="module")
@@ -120,10 +121,10 @@ def test_offline_without_models_prints_one_line_and_exits_2(tmp_path, tiny_stude
     assert missing.returncode == 2 and missing.stdout == ""
     assert len(missing.stderr.strip().splitlines()) == 1
     assert all(s in missing.stderr for s in ("nothing", "TURKISH_CLIP_MODEL", "--model", "make smoke"))
-    if not (REPO / "student" / "student.json").exists():  # nothing trained in the checkout: the default is missing
-        default = _run({}, "search", "--images", str(REPO / "demo" / "images"), "--query", "kedi", cwd=tmp_path)
-        assert default.returncode == 2 and len(default.stderr.strip().splitlines()) == 1
-        assert "no Turkish text model found" in default.stderr and "make smoke" in default.stderr
+    home = {"TURKISH_CLIP_HOME": str(tmp_path / "home")}  # no student in the working folder nor the user folder
+    default = _run(home, "search", "--images", str(REPO / "demo" / "images"), "--query", "kedi", cwd=tmp_path)
+    assert default.returncode == 2 and len(default.stderr.strip().splitlines()) == 1
+    assert "no Turkish text model found" in default.stderr and "make smoke" in default.stderr
     no_clip = _run({"TURKISH_CLIP_MODEL": str(tiny_student_dir), "CLIP_CACHE": str(tmp_path)}, cwd=tmp_path)
     assert no_clip.returncode == 2 and len(no_clip.stderr.strip().splitlines()) == 1
     assert all(s in no_clip.stderr for s in ("ViT-B/32", "--clip / TURKISH_CLIP_CLIP", "make smoke"))
@@ -146,7 +147,7 @@ def test_classify_skips_corrupt_images_in_a_folder_as_search_does(tiny_env, tmp_
 
 
 def test_cheap_checks_come_before_any_model_loads(tmp_path, capsys, monkeypatch):
-    monkeypatch.setattr(inference, "_default", None)
+    monkeypatch.setattr(api, "_default", None)
     monkeypatch.setenv("TURKISH_CLIP_MODEL", str(tmp_path / "no-model"))  # loading would fail with another message
     with pytest.raises(InputError, match="images must be image paths or PIL images, got NoneType"):
         inference.encode_image(None)
@@ -170,3 +171,8 @@ def test_a_bad_device_is_one_line_before_models_load(tiny_env, capsys, device, m
     assert inference.main(["--device", device]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith(message) and "\n" not in err
+
+
+def test_public_names_come_from_the_inference_layer():
+    assert inference.TurkishCLIP is api.TurkishCLIP and inference.encode_text is api.encode_text
+    assert inference.encode_image is api.encode_image and inference.DEMO_IMAGES == REPO / "demo" / "images"

@@ -1,7 +1,14 @@
-"""Where the models are: flags, then environment variables, then the defaults training writes.
+"""Where the models are, the same for every tool (inference.py, `python -m evaluation`, `python -m distill evaluate`):
 
-Only paths are checked here (nothing heavy is imported), so a missing model is reported in one line before
-torch or TensorFlow load. `TextModelSpec` says which of the two supported text formats was found.
+1. the flag (--model, --head, --clip),
+2. the environment variable (TURKISH_CLIP_MODEL, TURKISH_CLIP_HEAD, TURKISH_CLIP_CLIP),
+3. the current folder (./student, ./clip_head.h5: what `python -m distill train` writes),
+4. the user folder: $TURKISH_CLIP_HOME, else ~/.cache/turkish-clip (student/, clip_head.h5).
+CLIP's default, the OpenAI name ViT-B/32, is cached by `turkish_clip.clip_towers` in $CLIP_CACHE or ~/.cache/clip.
+
+Nothing depends on where the code is installed. Only paths are checked here (nothing heavy is imported), so a
+missing model is reported in one line before torch or TensorFlow load. `TextModelSpec` says which of the two
+supported text formats was found.
 """
 from __future__ import annotations
 
@@ -9,7 +16,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from data_tools.errors import ModelNotFoundError, UserError, looks_like_local_path
+from turkish_clip.errors import ModelNotFoundError, UserError, looks_like_local_path
 
 ENV_MODEL = "TURKISH_CLIP_MODEL"  # trained student folder, or a Hugging Face encoder id/folder (monatis style)
 ENV_HEAD = "TURKISH_CLIP_HEAD"  # clip_head.h5 (Dense 768 -> 512)
@@ -19,7 +26,7 @@ DEFAULT_STUDENT = "student"  # distill.config.TrainConfig.output_dir
 DEFAULT_HEAD = "clip_head.h5"  # distill.config.TrainConfig.head_path
 STUDENT_JSON = "student.json"  # distill.export.STUDENT_JSON
 MONATIS_ENCODER = "mys/distilbert-base-turkish-cased-clip"
-REPO = Path(__file__).resolve().parent.parent
+ENV_HOME = "TURKISH_CLIP_HOME"  # the user folder (default ~/.cache/turkish-clip)
 SMOKE_HINT = "to check the installation without the real models, run `make smoke` (tiny untrained models)"
 POINT_HINT = (f"point to one with --model / {ENV_MODEL} (a trained student folder, or a Hugging Face encoder id/"
               f"folder such as {MONATIS_ENCODER} together with --head / {ENV_HEAD} clip_head.h5)")
@@ -34,9 +41,15 @@ class TextModelSpec:
     head: str | None  # None: the student folder's own head
 
 
-def _search_dirs() -> list[Path]:
-    cwd = Path.cwd().resolve()
-    return [cwd] if cwd == REPO else [cwd, REPO]
+def user_dir() -> Path:
+    """$TURKISH_CLIP_HOME, else ~/.cache/turkish-clip: models for every folder you work in."""
+    return Path(os.environ.get(ENV_HOME) or Path.home() / ".cache" / "turkish-clip").expanduser()
+
+
+def search_dirs() -> list[Path]:
+    """Where default models are looked for, in order: the current folder, then the user folder."""
+    cwd, user = Path.cwd().resolve(), user_dir().resolve()
+    return [cwd] if cwd == user else [cwd, user]
 
 
 def _head(head: str | None, required: bool) -> str | None:
@@ -49,21 +62,21 @@ def _head(head: str | None, required: bool) -> str | None:
         return str(path)
     if not required:
         return None
-    for folder in _search_dirs():
+    for folder in search_dirs():
         if (folder / DEFAULT_HEAD).is_file():
             return str(folder / DEFAULT_HEAD)
     raise ModelNotFoundError(f"a Hugging Face encoder needs its projection head, and no {DEFAULT_HEAD} was found in "
-                             f"{' or '.join(str(d) for d in _search_dirs())}; pass it with --head / {ENV_HEAD}")
+                             f"{' or '.join(str(d) for d in search_dirs())}; pass it with --head / {ENV_HEAD}")
 
 
 def resolve_text_model(model: str | None = None, head: str | None = None) -> TextModelSpec:
-    """The text model to load: --model, else $TURKISH_CLIP_MODEL, else ./student (then the repo's student/)."""
+    """The text model to load: --model, else $TURKISH_CLIP_MODEL, else ./student, else the user folder's student/."""
     model = model or os.environ.get(ENV_MODEL) or None
     if model is None:
-        for folder in _search_dirs():
+        for folder in search_dirs():
             if (folder / DEFAULT_STUDENT / STUDENT_JSON).is_file():
                 return TextModelSpec("student", str(folder / DEFAULT_STUDENT), _head(head, False))
-        looked = " or ".join(str(d / DEFAULT_STUDENT / STUDENT_JSON) for d in _search_dirs())
+        looked = " or ".join(str(d / DEFAULT_STUDENT / STUDENT_JSON) for d in search_dirs())
         raise ModelNotFoundError(f"no Turkish text model found: no {looked} and {ENV_MODEL} is not set; train one "
                                  f"with `python -m distill train`, or {POINT_HINT}; {SMOKE_HINT}")
     path = Path(model).expanduser()
@@ -79,6 +92,15 @@ def resolve_text_model(model: str | None = None, head: str | None = None) -> Tex
     if looks_like_local_path(model):
         raise ModelNotFoundError(f"text model folder {path} does not exist; {POINT_HINT}; {SMOKE_HINT}")
     return TextModelSpec("pair", model, _head(head, True))  # a hub id: loaded from the HF cache or downloaded
+
+
+def default_student() -> Path:
+    """The trained student folder found by the search order (current folder, user folder); the current folder's
+    ./student (not an error here) when none holds one, so the loader names the path it looked at."""
+    for folder in search_dirs():
+        if (folder / DEFAULT_STUDENT / STUDENT_JSON).is_file():
+            return folder / DEFAULT_STUDENT
+    return Path(DEFAULT_STUDENT)
 
 
 def resolve_clip(clip: str | None = None) -> str:

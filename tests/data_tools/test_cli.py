@@ -178,7 +178,7 @@ def test_count_options_follow_one_rule_naming_the_option(capsys, argv, message):
 
 def test_library_calls_name_the_option_before_any_model_loads(tmp_path, coco_sample_json):
     from data_tools import pipeline
-    from data_tools.errors import UserError
+    from turkish_clip.errors import UserError
 
     pipeline.build_captions(tmp_path, [coco_sample_json], limit=10)
     teacher = "/nonexistent/teacher.pt"  # loading it would fail: the option must be refused first

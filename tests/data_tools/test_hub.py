@@ -12,8 +12,8 @@ import threading
 
 import pytest
 
-from data_tools import hub
-from data_tools.errors import model_not_found
+from turkish_clip import hub
+from turkish_clip.errors import model_not_found
 from tests.conftest import REPO, SAMPLES
 
 

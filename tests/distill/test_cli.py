@@ -208,3 +208,15 @@ def test_ctrl_c_is_one_line_and_keeps_the_checkpoint(tmp_path, tiny_student_tf):
     assert "stage 1 epoch 1/2: loss " in out
     state = json.loads(state_path.read_text())
     assert state["checkpoint"] == "ckpt-s1-e1" and (tmp_path / "run" / "ckpt-s1-e1.index").is_file()
+
+
+def test_verbose_flag_reaches_tensorflow(monkeypatch):
+    from distill.cli import setup_logging
+    from turkish_clip import runtime
+
+    monkeypatch.delenv("TF_CPP_MIN_LOG_LEVEL", raising=False)
+    monkeypatch.setitem(runtime._STATE, "verbose", False)
+    setup_logging(1)
+    assert runtime._STATE["verbose"] is True and os.environ["TF_CPP_MIN_LOG_LEVEL"] == "0"
+    setup_logging(0)
+    assert runtime._STATE["verbose"] is False

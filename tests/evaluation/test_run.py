@@ -10,9 +10,9 @@ from evaluation.classification import load_image_folder
 from evaluation.datasets import load_captions_tsv
 from evaluation.demo import DEMO_CAPTIONS, DEMO_IMAGES, write_demo_captions
 from evaluation.image_cache import VECTORS
-from evaluation.metrics import class_embeddings, fidelity, retrieval_recall, zero_shot_accuracy
+from turkish_clip.metrics import class_embeddings, fidelity, retrieval_recall, zero_shot_accuracy
 from evaluation.run import evaluate_retrieval, evaluate_zero_shot
-from turkish_clip.zeroshot import TEMPLATES
+from inference_api.zeroshot import TEMPLATES
 
 pytestmark = pytest.mark.slow  # loads a tiny TF student and a tiny CLIP (~20 s with the session fixtures)
 RECALLS = [f"{d}_R@{k}" for d in ("t2i", "i2t") for k in (1, 5, 10)]
@@ -20,8 +20,7 @@ RECALLS = [f"{d}_R@{k}" for d in ("t2i", "i2t") for k in (1, 5, 10)]
 
 @pytest.fixture(scope="module")
 def model(tiny_student_dir, tiny_clip512_pt):
-    import turkish_clip  # noqa: F401
-    from inference import TurkishCLIP
+    from inference_api.api import TurkishCLIP
 
     return TurkishCLIP(str(tiny_student_dir), None, str(tiny_clip512_pt))
 
@@ -110,7 +109,7 @@ def test_image_embedding_resumes_after_a_killed_run(model, demo_set, tmp_path, m
 
 
 def test_zero_shot_reports_three_baselines_equal_to_the_metrics(model, teacher, tmp_path):
-    from evaluation.labels import templates
+    from inference_api.prompts import templates
 
     root = tmp_path / "classes"
     for folder, image in (("kedi", "cat.jpg"), ("kahve", "coffee.jpg"), ("roket", "rocket.jpg")):

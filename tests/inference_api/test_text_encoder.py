@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from data_tools.errors import InputError, ModelNotFoundError
-from turkish_clip.text_encoder import TextEncoder
+from turkish_clip.errors import InputError, ModelNotFoundError
+from inference_api.text_encoder import TextEncoder
 
 TEXTS = ["bir kedi fotoğrafı", "kumsalda gün batımı", "", "Çocuklar parkta top oynuyor ve gülüyorlar.", "kahve"]
 LONG = ("Bu çok uzun bir açıklama cümlesidir ve içinde pek çok kelime vardır; kumsalda yürüyen insanlar, "

@@ -24,9 +24,9 @@ def model_not_found(what: str, name: str, hint: str, cause: BaseException | None
     """Build the one-line message every loader uses for an unreachable model (never cut: the fix is at its end).
 
     For a Hugging Face hub model (`hub`) found missing offline, the reason given is why the hub was not asked (the
-    quick probe of data_tools.hub failed, or offline mode is on), not the library's long text.
+    quick probe of turkish_clip.hub failed, or offline mode is on), not the library's long text.
     """
-    from data_tools.hub import offline_reason
+    from turkish_clip.hub import offline_reason
 
     why = "" if looks_like_local_path(name) or not hub else offline_reason()
     lines = str(cause).strip().splitlines() if cause else []
