@@ -109,6 +109,17 @@ class CaptionStats:
     karpathy_unmatched: int = 0  # captions whose image is not in the Karpathy file (split from the file name)
     kept: int = 0
     per_split: dict[str, int] = field(default_factory=dict)
+    limit_dropped: int = 0  # captions after the first N of --limit N
+
+    def apply_limit(self, table, limit: int | None):
+        """The first `limit` rows of `table`, with the counts updated (kept, per split, dropped by the limit)."""
+        if limit is None or len(table) <= limit:
+            return table
+        self.limit_dropped = len(table) - limit
+        table = table.iloc[:limit]
+        self.kept = len(table)
+        self.per_split = {str(k): int(v) for k, v in table["split"].value_counts().sort_index().items()}
+        return table
 
     def summary(self) -> str:
         splits = ", ".join(f"{name} {count:,}" for name, count in self.per_split.items()) or "none"
@@ -116,8 +127,9 @@ class CaptionStats:
                 f"dropped {self.duplicate_ids_dropped:,} repeated caption ids, "
                 f"excluded {self.excluded:,} captions of {self.excluded_images:,} images "
                 f"(exclusion list: {self.exclusion}, {self.exclusion_ids:,} ids), "
-                f"dropped {self.empty_dropped:,} empty and {self.duplicates_dropped:,} duplicate captions; "
-                f"kept {self.kept:,} ({splits}).")
+                f"dropped {self.empty_dropped:,} empty and {self.duplicates_dropped:,} duplicate captions"
+                + (f", and {self.limit_dropped:,} after the first {self.kept:,} (--limit)" if self.limit_dropped else "")
+                + f"; kept {self.kept:,} ({splits}).")
         if self.karpathy_unmatched:
             text += f" {self.karpathy_unmatched:,} captions had no image in the Karpathy file (split from file name)."
         return text

@@ -16,7 +16,7 @@ import numpy as np
 import pyarrow as pa
 
 from data_tools import cache
-from turkish_clip.errors import InputError, UserError
+from turkish_clip.errors import InputError, UserError, check_at_least
 from data_tools.shards import ShardedStep, StepOutcome, assemble_npy, call_naming_item, describe_diff
 from turkish_clip.files import folder_lock
 
@@ -113,12 +113,10 @@ def build_captions(data_dir: str | Path, inputs: Sequence[str | Path] = (), karp
         raise UserError(f"{output} was built from other inputs/options "
                         f"({describe_diff(old.get('options', {}), options)}); pass --overwrite to rebuild it (translations "
                         f"and teacher vectors of the old captions are then removed)")
-    if config.limit is not None and config.limit < 1:
-        raise UserError(f"--limit must be >= 1, got {config.limit}")
+    check_at_least("--limit", config.limit)
     table, stats = read_captions(config.inputs, karpathy=config.karpathy,
                                  exclude_image_ids=None if config.exclude in (None, "none") else config.exclude)
-    if config.limit is not None:
-        table = table.iloc[:config.limit]
+    table = stats.apply_limit(table, config.limit)
     if table.empty:
         raise InputError(f"no captions left from {', '.join(config.inputs or [str(config.karpathy)])} "
                          f"({stats.summary()}); check the inputs and the exclusion list")
@@ -147,6 +145,21 @@ def _remove_downstream(data_dir: Path) -> None:
 
 # ---------------------------------------------------------------- finding the item a model rejects
 
+# ---------------------------------------------------------------- option checks, before any model loads
+
+def _check_counts(**values) -> None:
+    """The CLIs' rule for counts, for library callers too; the message names the command-line option."""
+    for name, value in values.items():
+        check_at_least("--" + name.replace("_", "-"), value)
+
+
+def _check_device(device: str | None) -> None:
+    if device is not None:
+        from turkish_clip.clip_towers import pick_device
+
+        pick_device(device)
+
+
 # ---------------------------------------------------------------- translation
 
 def translate_captions(data_dir: str | Path, config: TranslateConfig | None = None, *, force: bool = False,
@@ -157,6 +170,10 @@ def translate_captions(data_dir: str | Path, config: TranslateConfig | None = No
     config = replace(config or TranslateConfig(), **overrides)
     if config.backend not in BACKENDS:
         raise UserError(f"unknown translation backend {config.backend!r}; choose one of {', '.join(BACKENDS)}")
+    _check_counts(limit=limit, max_length=config.max_length, batch_size=config.batch_size,
+                  shard_size=config.shard_size, num_beams=config.num_beams)
+    if config.backend != "import":
+        _check_device(config.device)
     return translation_step(Path(data_dir), config).run(force=force, limit=limit)
 
 
@@ -172,6 +189,9 @@ def embed_captions(data_dir: str | Path, config: EmbedConfig | None = None, *, f
     config = replace(config or EmbedConfig(), **overrides)
     if config.dtype not in cache.VECTOR_DTYPES:
         raise UserError(f"--dtype must be one of {', '.join(cache.VECTOR_DTYPES)}, got {config.dtype!r}")
+    _check_counts(limit=limit, max_length=config.max_length, batch_size=config.batch_size,
+                  shard_size=config.shard_size)
+    _check_device(config.device)
     data_dir = Path(data_dir)
     state: dict = {}
 

@@ -46,10 +46,12 @@ class Shard:
         return f"shard-{self.start:012d}-{self.stop:012d}"
 
 
-def plan_shards(rows: int, shard_size: int) -> list[Shard]:
+def plan_shards(rows: int, shard_size: int, cuts: list[int] | tuple[int, ...] = ()) -> list[Shard]:
+    """Row ranges of `shard_size`, also split at each of `cuts` (where a --limit run stopped, so it did no more)."""
     if shard_size < 1:
         raise UserError(f"shard size must be >= 1, got {shard_size}")
-    return [Shard(i, start, min(start + shard_size, rows)) for i, start in enumerate(range(0, rows, shard_size))]
+    bounds = sorted(set(range(0, rows, shard_size)) | {c for c in cuts if 0 < c < rows} | {rows})
+    return [Shard(i, start, stop) for i, (start, stop) in enumerate(zip(bounds, bounds[1:]))]
 
 
 def iter_shard_chunks(path: str | Path, columns: list[str], shards: list[Shard]) -> Iterator[tuple[Shard, pa.Table]]:
@@ -191,14 +193,22 @@ class ShardedStep:
         shard_size = state["shard_size"] if state else self.shard_size
         if state and state["shard_size"] != self.shard_size:
             log.info("resuming with the recorded shard size %d (not %d)", shard_size, self.shard_size)
-        shards = plan_shards(rows, shard_size)
+        cuts = list(state.get("cuts", [])) if state else []
+        shards = plan_shards(rows, shard_size, cuts)
+        if limit is not None and any(s.start < limit < s.stop and not self.shard_path(s).exists() for s in shards):
+            cuts.append(limit)  # --limit N computes N rows, whatever the shard size; the cut is kept for resuming
+            shards = plan_shards(rows, shard_size, cuts)
+            if state is not None:
+                state["cuts"] = sorted(cuts)
+                files.write_json_atomic(state_path, state)
         todo = [s for s in shards if not self.shard_path(s).exists() and (limit is None or s.start < limit)]
         reused = sum(s.rows for s in shards if self.shard_path(s).exists())
         info = self.load() if todo or state is None else state["model"]
         loaded = pick(info, self.loaded_key)
         if state is None:
             self.work_dir.mkdir(parents=True, exist_ok=True)
-            state = {"step": self.step, "key": key, "shard_size": shard_size, "rows": rows, "model": info}
+            state = {"step": self.step, "key": key, "shard_size": shard_size, "rows": rows, "model": info,
+                     "cuts": sorted(cuts)}
             files.write_json_atomic(state_path, state)
         elif pick(state["model"], self.loaded_key) != loaded:
             raise UserError(f"{self.work_dir} holds shards computed differently "

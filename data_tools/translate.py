@@ -17,6 +17,7 @@ from typing import Sequence
 
 from turkish_clip.batching import length_sorted_batches
 from turkish_clip.errors import InputError, ModelNotFoundError, UserError, model_not_found
+from turkish_clip.hub import check_hub
 
 
 log = logging.getLogger(__name__)
@@ -25,7 +26,7 @@ DEFAULT_MODEL = "Helsinki-NLP/opus-mt-tc-big-en-tr"
 BACKENDS = ("marian", "ctranslate2")
 CT2_PIN = "ctranslate2==4.8.5"
 MODEL_HINT = ("Download it on a machine with internet (`hf download {name} --local-dir DIR`), copy DIR "
-              "here and pass DIR as the model, or point HF_HOME at a Hugging Face cache that holds it.")
+              "here and pass DIR as the model (--model DIR), or point HF_HOME at a Hugging Face cache that holds it.")
 
 
 @dataclass
@@ -194,7 +195,9 @@ def load_translator(backend: str = "marian", model: str = DEFAULT_MODEL, device:
 
         if dtype not in (None, "float32", "float16", "bfloat16"):
             raise UserError(f"unknown dtype '{dtype}' for the marian backend: float32, float16 or bfloat16")
-        device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+        from turkish_clip.clip_towers import pick_device
+
+        device = str(pick_device(device))  # a bad or absent device fails here, before the model loads
         tokenizer, net = _load_hf(model, cache_dir)
         torch_dtype = getattr(torch, dtype or ("float16" if device.startswith("cuda") else "float32"))
         return MarianTranslator(net.to(device=device, dtype=torch_dtype), tokenizer, opts, model, target_lang)
@@ -260,6 +263,8 @@ def _load_hf(name: str, cache_dir: str | None, tokenizer_only: bool = False):
     if name.startswith((".", "/", "~")) and not local.exists():
         raise ModelNotFoundError(f"translation model folder '{name}' does not exist: pass an existing model folder "
                                  f"or a hub id such as {DEFAULT_MODEL}")
+    if not local.is_dir():
+        check_hub()
     try:
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message="Recommended: pip install sacremoses")  # used by no Marian step

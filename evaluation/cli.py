@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
-from turkish_clip.errors import InputError, UserError
+from turkish_clip.errors import InputError, UserError, at_least
 from turkish_clip.models import DEFAULT_CLIP, ENV_CLIP, ENV_HEAD, ENV_MODEL, MONATIS_ENCODER
 
 log = logging.getLogger("evaluation")
@@ -63,8 +63,8 @@ def _options() -> argparse.ArgumentParser:
     common.add_argument("--device", help="torch device for CLIP (default: cuda if available)")
     common.add_argument("--backend", choices=["tf", "onnx"], help="text model runtime: tf or onnx (a folder of "
                         "`distill export --format onnx`; default: onnx for such a folder)")
-    common.add_argument("--batch-size", type=int, default=64, help="texts per batch (default 64)")
-    common.add_argument("--image-batch-size", type=int, default=32, help="images per batch (default 32)")
+    common.add_argument("--batch-size", type=at_least(1), default=64, help="texts per batch (default 64)")
+    common.add_argument("--image-batch-size", type=at_least(1), default=32, help="images per batch (default 32)")
     common.add_argument("--no-progress", action="store_true", help="no progress bars")
     common.add_argument("-v", "--verbose", action="store_true", help="log what is loaded and done")
     return common
@@ -225,6 +225,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         print(run(args))
     except UserError as error:
-        print(f"error: {error}", file=sys.stderr)
+        print(f"error: {' '.join(str(error).split())}", file=sys.stderr)
         return 2
     return 0

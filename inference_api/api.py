@@ -57,11 +57,16 @@ class TurkishCLIP:
         return self._image
 
     def check_models(self) -> None:
-        """Fail fast, in one line, if a model is missing: paths first (cheap), then CLIP, then the text model."""
+        """Fail fast, in one line, if a model is missing: paths and the device first (cheap), then CLIP, then the
+        text model."""
         from inference_api.onnx_encoder import resolve_backend
 
         if resolve_backend(self.model, self.backend) == "tf":
             resolve_text_model(self.model, self.head)
+        if self.device is not None:
+            from turkish_clip.clip_towers import pick_device
+
+            pick_device(self.device)
         _ = self.image, self.text
 
     def encode_text(self, texts: str | Sequence[str], batch_size: int | None = None) -> np.ndarray:
@@ -70,6 +75,9 @@ class TurkishCLIP:
 
     def encode_image(self, images, batch_size: int | None = None) -> np.ndarray:
         """Image paths or PIL images -> L2-normalised float32 [n, dim] (CLIP's image tower)."""
+        from inference_api.image_encoder import check_images
+
+        images = check_images(images)  # bad input fails before CLIP loads
         return self.image.encode(images, batch_size)
 
     @property

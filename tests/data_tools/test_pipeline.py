@@ -126,11 +126,27 @@ def test_limit_leaves_a_resumable_partial_step(tmp_path):
     _captions(tmp_path)
     calls = Calls()
     outcome = calls.step(tmp_path).run(limit=20)
-    assert outcome.status == "partial" and calls.shards == [0, 1, 2]
-    assert "24 of 50 rows done" in outcome.note and "teacher" not in cache.read_manifest(tmp_path)
+    assert outcome.status == "partial" and calls.shards == [0, 1, 2]  # 8 + 8 + 4 rows: the shard is cut at 20
+    assert outcome.computed_rows == 20 and "20 of 50 rows done" in outcome.note
+    assert "teacher" not in cache.read_manifest(tmp_path)
     rest = Calls()
     rest.step(tmp_path).run()
-    assert rest.shards == [3, 4, 5, 6]
+    assert rest.shards == [3, 4, 5, 6, 7]
+    assert cache.load_teacher_vectors(tmp_path)[:, 0].tolist() == list(range(1000, 1050))  # every row, in order
+
+
+def test_limit_smaller_than_a_shard_computes_only_the_limit(tmp_path):
+    _captions(tmp_path)
+    calls = Calls()
+    outcome = calls.step(tmp_path, shard_size=2048).run(limit=5)
+    assert outcome.computed_rows == 5 and "5 of 50 rows done" in outcome.note
+    again = Calls()
+    assert again.step(tmp_path, shard_size=2048).run(limit=3).computed_rows == 0  # already within what is done
+    more = Calls()
+    assert more.step(tmp_path, shard_size=2048).run(limit=12).computed_rows == 7  # a later cut in the open shard
+    rest = Calls()
+    assert rest.step(tmp_path, shard_size=2048).run().computed_rows == 38
+    assert cache.load_teacher_vectors(tmp_path)[:, 0].tolist() == list(range(1000, 1050))
 
 
 def test_another_writer_is_refused(tmp_path):

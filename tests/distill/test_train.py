@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
+import re
 
 import numpy as np
 import pytest
@@ -206,3 +208,35 @@ def test_history_is_drawn_without_pyplot(tmp_path):
     assert (tmp_path / "history.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert json.loads((tmp_path / "history.json").read_text())[1]["val_r5"] == 0.9
     assert sorted(p.name for p in tmp_path.iterdir()) == ["history.json", "history.png"]  # no temporary files left
+
+
+def test_after_a_non_finite_loss_the_advised_command_resumes_with_a_lower_learning_rate(tmp_path, tiny_student_tf, capsys):
+    """The divergence message gives a command that works: --resume may change the diverged stage's learning rate
+    (and only that stage's), continuing from the last good checkpoint. Progress lines are the run's own."""
+    import shlex
+
+    from distill.cli import main
+    from distill.train import train
+
+    config = tiny_config(tmp_path, tiny_student_tf, bag_cache(tmp_path / "data", n_images=40), stage1=1, stage2=2)
+    config.verbose = 1
+    config.stage2.learning_rate, config.stage2.warmup_fraction = 1e37, 0.0  # weights overflow to inf -> NaN loss
+    with pytest.raises(TrainingDivergedError) as err:
+        train(config)
+    message = str(err.value)
+    command = f"python -m distill train --config {tmp_path / 'run' / 'config.json'} --resume --set stage2.learning_rate=1e+36"
+    assert command in message and "\n" not in message
+    out = capsys.readouterr().out
+    assert "stage 1 epoch 1/1: loss " in out and "Epoch " not in out  # our numbering, not Keras' "Epoch 2/2"
+    assert re.search(r"TR→EN R@1 \d+\.\d%, R@5 \d+\.\d%", out)  # recall in percent
+
+    argv = shlex.split(command)[3:]
+    assert main([*argv[:-1], "stage1.learning_rate=1e-3"]) == 2  # another stage's rate may not change
+    assert "stage1.learning_rate" in capsys.readouterr().err
+    assert main([*argv[:-1], "stage2.learning_rate=1e-3"]) == 0  # the advised command, with a sane rate
+    out = capsys.readouterr().out
+    assert "stage 2 epoch 1/2: loss " in out and "stage 2 epoch 2/2: loss " in out and "Epoch " not in out
+    assert re.search(r"validation: mse \S+  cosine \S+  TR->EN R@1 \d+\.\d%  R@5 \d+\.\d%", out)
+    history = json.loads((tmp_path / "run" / "history.json").read_text())
+    assert [(r["stage"], r["epoch"]) for r in history] == [(0, 0), (1, 1), (2, 1), (2, 2)]
+    assert all(math.isfinite(r["loss"]) for r in history[1:])

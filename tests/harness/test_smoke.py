@@ -32,3 +32,25 @@ def test_smoke_runs_every_step_and_writes_every_output(tmp_path):
     results = json.loads((tmp_path / "evaluation" / "results.json").read_text())
     assert "Student on Turkish" in (tmp_path / "evaluation" / "results.md").read_text()
     assert "student" in json.dumps(results) and "clip_tr" in json.dumps(results) and "clip_en" in json.dumps(results)
+
+
+def _fake_run(workdir):
+    (workdir / "data").mkdir()
+    print(f"captions: done\n  {workdir / 'data' / 'captions.parquet'}")
+    return 1.0
+
+
+def test_smoke_names_its_files_only_when_it_keeps_them(monkeypatch, capsys, tmp_path):
+    from harness import smoke
+
+    monkeypatch.setattr(smoke, "run", _fake_run)
+    made = []
+    monkeypatch.setattr(smoke.tempfile, "mkdtemp", lambda prefix: made.append(str(tmp_path / f"t{len(made)}")) or made[-1])
+    assert smoke.main([]) == 0
+    out = capsys.readouterr().out
+    assert made[0] not in out and "<tmp>/data/captions.parquet" in out and "--keep" in out
+    assert not (tmp_path / "t0").exists()  # deleted, so not named
+    assert smoke.main(["--keep"]) == 0
+    out = capsys.readouterr().out
+    assert f"{made[1]}/data/captions.parquet" in out and f"outputs in {made[1]}" in out
+    assert (tmp_path / "t1" / "data").is_dir()
