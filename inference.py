@@ -39,8 +39,8 @@ class TurkishCLIP:
 
     def __init__(self, model: str | None = None, head: str | None = None, clip: str | None = None, *,
                  device: str | None = None, batch_size: int = 64, image_batch_size: int = 32,
-                 max_length: int | None = None):
-        self.model, self.head, self.clip, self.device = model, head, clip, device
+                 max_length: int | None = None, force: bool = False):
+        self.model, self.head, self.clip, self.device, self.force = model, head, clip, device, force
         self.batch_size, self.image_batch_size, self.max_length = batch_size, image_batch_size, max_length
         self._text = self._image = None
 
@@ -50,7 +50,8 @@ class TurkishCLIP:
         if self._text is None:
             from turkish_clip.text_encoder import TextEncoder
 
-            self._text = TextEncoder.load(self.model, self.head, batch_size=self.batch_size, max_length=self.max_length)
+            self._text = TextEncoder.load(self.model, self.head, batch_size=self.batch_size, max_length=self.max_length,
+                                          force=self.force)
         return self._text
 
     @property
@@ -137,8 +138,9 @@ def check_query(query: str) -> str:
 EPILOG = f"""models (flag, else environment variable, else default):
   --model / {ENV_MODEL}  trained student folder (default: ./student, written by `python -m distill train`),
                         or a Hugging Face encoder id/folder such as {MONATIS_ENCODER} (monatis/turkish-clip)
-  --head  / {ENV_HEAD}   clip_head.h5 Dense 768->512 (default: the student folder's own; for a Hugging Face
-                        encoder ./clip_head.h5)
+  --head  / {ENV_HEAD}   clip_head.h5 Dense 768->512 (default: the student folder's own, which only --head
+                        replaces; a Hugging Face encoder needs it named: ./clip_head.h5 is never picked up)
+  --force               load a head trained with another encoder (its fingerprint disagrees) anyway
   --clip  / {ENV_CLIP}   CLIP: OpenAI name ({DEFAULT_CLIP}, cached in ~/.cache/clip or $CLIP_CACHE), an OpenAI .pt
                         file, or a Hugging Face CLIP id/folder
   Without the real models, `make smoke` checks the installation with tiny untrained models.
@@ -155,6 +157,8 @@ def _common(suppress: bool) -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False, argument_default=argparse.SUPPRESS if suppress else None)
     common.add_argument("--model", help=f"text model: student folder or HF encoder id/folder (env {ENV_MODEL})")
     common.add_argument("--head", help=f"clip_head.h5 (env {ENV_HEAD})")
+    common.add_argument("--force", action="store_true", default=argparse.SUPPRESS if suppress else False,
+                        help="load a head whose encoder fingerprint disagrees with the encoder (warning, not error)")
     common.add_argument("--clip", help=f"CLIP name, .pt file or HF folder (env {ENV_CLIP}; default {DEFAULT_CLIP})")
     common.add_argument("--device", help="torch device for CLIP (default: cuda if available)")
     common.add_argument("--batch-size", type=int, default=argparse.SUPPRESS if suppress else 64,
@@ -266,7 +270,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                         format="%(levelname)s %(name)s: %(message)s")
     if not args.verbose:  # transformers' load chatter ("All model checkpoint layers were used ...")
         os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
-    model = TurkishCLIP(args.model, args.head, args.clip, device=args.device, batch_size=args.batch_size)
+    model = TurkishCLIP(args.model, args.head, args.clip, device=args.device, batch_size=args.batch_size,
+                        force=args.force)
     try:
         if args.command == "search":
             print(run_search(model, args))

@@ -29,8 +29,17 @@ class CaptionsConfig:
 
     inputs: list[str] = field(default_factory=list)
     karpathy: str | None = None
-    exclude: str | None = "default"  # "default" = XTD10's 1,000 images, a file of image ids, or None
+    exclude: str | list[str] | None = "default"  # "default" = XTD10's 1,000 images, a file of ids, None, or a list
     limit: int | None = None  # keep the first N captions (quick runs)
+    exclude_karpathy: list[str] = field(default_factory=lambda: ["test", "val"])  # when the Karpathy file is given
+
+    def options(self) -> dict:
+        """The manifest's record; without a Karpathy file exclude_karpathy changes nothing and is left out (so
+        folders built before it existed stay "already done")."""
+        options = asdict(self)
+        if self.karpathy is None:
+            options.pop("exclude_karpathy")
+        return options
 
 
 @dataclass
@@ -79,6 +88,14 @@ class EmbedConfig:
 
 # ---------------------------------------------------------------- captions
 
+def resolve_exclude(exclude) -> str | list[str] | None:
+    """Exclusion list(s) as recorded: "default"/None kept, files as absolute paths, one list as a plain string."""
+    items = exclude if isinstance(exclude, (list, tuple)) else [exclude]
+    items = [x if x in (None, "default", "none") else str(Path(x).resolve()) for x in items]
+    items = [x for x in items if x not in (None, "none")]
+    return None if not items else items[0] if len(items) == 1 else items
+
+
 def _check_new_folder(data_dir: Path) -> None:
     if data_dir.exists() and not data_dir.is_dir():
         raise InputError(f"{data_dir} is a file, not a folder; choose a folder for the cache")
@@ -96,10 +113,9 @@ def build_captions(data_dir: str | Path, inputs: Sequence[str | Path] = (), karp
     t0 = time.perf_counter()
     data_dir = Path(data_dir)
     config = config or CaptionsConfig([str(Path(p).resolve()) for p in inputs],
-                                      str(Path(karpathy).resolve()) if karpathy else None,
-                                      str(Path(exclude).resolve()) if exclude not in (None, "default") else exclude,
+                                      str(Path(karpathy).resolve()) if karpathy else None, resolve_exclude(exclude),
                                       limit)
-    options = asdict(config)
+    options = config.options()
     _check_new_folder(data_dir)
     manifest = cache.read_manifest(data_dir) if (data_dir / cache.MANIFEST).exists() else None
     old = (manifest or {}).get("captions")
@@ -115,7 +131,8 @@ def build_captions(data_dir: str | Path, inputs: Sequence[str | Path] = (), karp
     if config.limit is not None and config.limit < 1:
         raise UserError(f"--limit must be >= 1, got {config.limit}")
     table, stats = read_captions(config.inputs, karpathy=config.karpathy,
-                                 exclude_image_ids=None if config.exclude in (None, "none") else config.exclude)
+                                 exclude_image_ids=None if config.exclude in (None, "none") else config.exclude,
+                                 exclude_karpathy=config.exclude_karpathy)
     if config.limit is not None:
         table = table.iloc[:config.limit]
     if table.empty:

@@ -58,7 +58,9 @@ def _options() -> argparse.ArgumentParser:
     common.add_argument("--cache", help="image-embedding cache folder (default: OUT/cache)")
     common.add_argument("--name", help="name of the set in the report (default: from the files)")
     common.add_argument("--model", help=f"text model: student folder or HF encoder id/folder (env {ENV_MODEL})")
-    common.add_argument("--head", help=f"clip_head.h5 (env {ENV_HEAD})")
+    common.add_argument("--head", help=f"clip_head.h5 (env {ENV_HEAD}; a student folder uses its own)")
+    common.add_argument("--force", action="store_true",
+                        help="load a head whose encoder fingerprint disagrees with the encoder (warning, not error)")
     common.add_argument("--clip", help=f"CLIP name, .pt file or HF folder (env {ENV_CLIP}; default {DEFAULT_CLIP})")
     common.add_argument("--device", help="torch device for CLIP (default: cuda if available)")
     common.add_argument("--batch-size", type=int, default=64, help="texts per batch (default 64)")
@@ -198,7 +200,7 @@ def run(args) -> str:
 
             check_templates(args.template)  # "bir {} {x}" or "{} {": one line naming the template
     model = inference.TurkishCLIP(args.model, args.head, args.clip, device=args.device, batch_size=args.batch_size,
-                                  image_batch_size=args.image_batch_size)
+                                  image_batch_size=args.image_batch_size, force=args.force)
     model.check_models()
     progress = not args.no_progress
     if args.command == "retrieval":

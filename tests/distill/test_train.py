@@ -115,6 +115,33 @@ def test_diverging_loss_stops_with_the_last_good_checkpoint_kept(tmp_path, tiny_
     assert all(np.isfinite(w.numpy()).all() for w in fresh.student.weights)
 
 
+def test_student_records_its_training_images(trained):
+    """student.json says what was excluded; training_image_ids.npy lists the images trained on (not validation's)."""
+    tmp, trainer = trained["tmp"], trained["trainer"]
+    meta = json.loads((tmp / "student" / "student.json").read_text())
+    ids = np.load(tmp / "student" / "training_image_ids.npy")
+    np.testing.assert_array_equal(ids, np.unique(trainer.train.groups))
+    assert not set(ids.tolist()) & set(trainer.val.groups.tolist()) and len(ids) == meta["training_data"]["images"]
+    assert meta["training_data"]["data_dir"] == str(tmp / "data") and len(meta["encoder_fingerprint"]) == 16
+
+
+def test_resume_refuses_a_changed_cache_naming_what_changed(tmp_path, tiny_student_tf):
+    from tests.distill.helpers import bag_corpus, bag_teacher, write_cache
+
+    data = bag_cache(tmp_path / "data", n_images=20)
+    config = tiny_config(tmp_path, tiny_student_tf, data, stage1=1, stage2=0)
+    Trainer(config).fit_stage(1, config.stage1)
+    assert set(json.loads((tmp_path / "run" / "state.json").read_text())["provenance"]) == {
+        "captions", "translation", "teacher"}
+    table = bag_corpus(20, 4)
+    write_cache(data, table, bag_teacher(table["tr"].tolist(), 16, seed=7))  # same captions, other teacher vectors
+    with pytest.raises(UserError) as err:
+        Trainer(config, resume=True)
+    message = str(err.value)
+    assert message.startswith(f"--resume: the cache changed since {tmp_path / 'run'} started: teacher vectors changed")
+    assert "sha256" in message and "captions changed" not in message and "\n" not in message
+
+
 def test_a_run_folder_is_not_overwritten(tmp_path, tiny_student_tf):
     (tmp_path / "run").mkdir()
     (tmp_path / "run" / "state.json").write_text("{}")

@@ -153,3 +153,30 @@ def test_without_english_there_is_no_upper_bound_and_no_fidelity(model, tmp_path
     block = results["retrieval"]["tr_only"]
     assert set(block["models"]) == {"student", "clip_tr"} and block["info"]["images"] == 2
     assert all(block["models"][m]["t2i_R@5"] == 1.0 for m in block["models"])  # 2 images: always in the top 5
+
+
+def test_scoring_images_the_student_was_trained_on_warns(tiny_student_dir, tiny_clip512_pt, demo_set, tmp_path,
+                                                         caplog):
+    """A student folder records the image ids it was trained on; evaluating on any of them is flagged."""
+    import dataclasses
+    import shutil
+
+    import turkish_clip  # noqa: F401
+    from inference import TurkishCLIP
+
+    folder = tmp_path / "student"
+    shutil.copytree(tiny_student_dir, folder)
+    np.save(folder / "training_image_ids.npy", np.array([5, 1002, 1003, 9000], np.int64))
+    coco_ids = dataclasses.replace(demo_set, image_ids=list(range(1000, 1000 + demo_set.n_images)))
+    leaky = TurkishCLIP(str(folder), None, str(tiny_clip512_pt))
+    with caplog.at_level("WARNING"):
+        results = evaluate_retrieval(coco_ids, leaky, cache_dir=tmp_path / "cache", progress=False)
+    assert results["retrieval"]["demo"]["info"]["training_overlap"] == {"images_in_training": 2,
+                                                                       "examples": [1002, 1003]}
+    assert "trained on captions of 2 of its 6 images" in caplog.text
+    caplog.clear()
+    clean = dataclasses.replace(demo_set, image_ids=list(range(2000, 2000 + demo_set.n_images)))
+    with caplog.at_level("WARNING"):
+        results = evaluate_retrieval(clean, leaky, cache_dir=tmp_path / "cache", progress=False)
+    assert results["retrieval"]["demo"]["info"]["training_overlap"]["images_in_training"] == 0
+    assert "trained on captions" not in caplog.text
