@@ -81,9 +81,13 @@ class EmbedConfig:
     max_length: int | None = None  # hf-mean-pool: most tokens per caption (default 128); CLIP teachers use 77
 
     def key(self) -> dict:
-        """The options that change the vectors; max_length only when set, so older caches still match."""
-        key = {"teacher": self.teacher, "kind": self.kind, "dtype": self.dtype}
-        return key if self.max_length is None else {**key, "max_length": self.max_length}
+        """Every option that changes the vectors (batch size, shard size and device do not). Older caches recorded
+        max_length only when set and no fp16: KEY_DEFAULTS fills what a key lacks, so they still match."""
+        return {"teacher": self.teacher, "kind": self.kind, "dtype": self.dtype, "max_length": self.max_length,
+                "fp16": self.fp16}
+
+
+EMBED_KEY_DEFAULTS = {"max_length": None, "fp16": None}  # what an embed key without these entries meant
 
 
 # ---------------------------------------------------------------- captions
@@ -250,7 +254,7 @@ def embed_captions(data_dir: str | Path, config: EmbedConfig | None = None, *, f
         shard_size=config.shard_size, load=load, compute=compute,
         save_shard=lambda vectors, path: np.save(path, vectors, allow_pickle=False),
         assemble=lambda paths, out: assemble_npy(paths, out, config.dtype),
-        loaded_key=("kind", "model", "dim", "compute_dtype"))
+        loaded_key=("kind", "model", "dim", "compute_dtype"), key_defaults=EMBED_KEY_DEFAULTS)
     return step.run(force=force, limit=limit)
 
 

@@ -144,6 +144,7 @@ class ShardedStep:
     save_shard: Callable[[Any, Path], None]
     assemble: Callable[[list[Path], Path], dict]
     loaded_key: tuple[str, ...] = ()  # fields of load()'s info that must also match (e.g. compute dtype)
+    key_defaults: dict = field(default_factory=dict)  # what a recorded key lacking an entry meant (older caches)
 
     @property
     def work_dir(self) -> Path:
@@ -165,6 +166,9 @@ class ShardedStep:
                              f"--data-dir {self.data_dir} INPUT.json")
         return {**self.key, "captions_sha256": captions["sha256"]}
 
+    def _full(self, key: dict) -> dict:
+        return {**self.key_defaults, **key}
+
     def _run(self, force: bool, limit: int | None) -> StepOutcome:
         t0 = time.perf_counter()
         manifest = cache.read_manifest(self.data_dir)
@@ -172,9 +176,13 @@ class ShardedStep:
         rows = manifest["captions"]["count"]
         finished = manifest.get(self.step)
         output = self.data_dir / self.output
-        done_key = {k: finished.get("key", {}).get(k) for k in key} if finished else None
+        # every entry of both keys is compared (a changed option is never "already done"), missing ones as defaults
+        done_key = self._full(finished.get("key", {})) if finished else None
+        key = self._full(key)
         state_path = self.work_dir / "state.json"
         state = cache.read_json_file(state_path) if state_path.exists() else None
+        if state is not None:
+            state["key"] = self._full(state.get("key", {}))
         cache.remove_stale_tmp(self.data_dir), cache.remove_stale_tmp(self.work_dir)
 
         if finished and output.is_file() and done_key == key and not force:
