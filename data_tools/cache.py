@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterable, Iterator
@@ -100,13 +101,27 @@ def write_table_atomic(path: str | Path, table: pa.Table) -> None:
 
 
 def remove_stale_tmp(folder: Path) -> int:
-    """Delete temporary files left by a killed run (`.<stem>.tmp-<pid><suffix>`); returns how many."""
+    """Delete temporary files left by killed runs (`.<stem>.tmp-<pid><suffix>` whose process no longer runs, or
+    this process's own); another live process's file is being written and is left alone. Returns how many."""
     count = 0
     if folder.is_dir():
         for tmp in folder.glob(".*.tmp-*"):
-            tmp.unlink()
+            match = re.search(r"\.tmp-(\d+)", tmp.name)
+            if match and int(match.group(1)) != os.getpid() and _pid_alive(int(match.group(1))):
+                continue
+            tmp.unlink(missing_ok=True)
             count += 1
     return count
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def file_sha256(path: str | Path) -> str:

@@ -76,13 +76,17 @@ def iter_shard_chunks(path: str | Path, columns: list[str], shards: list[Shard])
 
 
 @contextmanager
-def folder_lock(data_dir: Path) -> Iterator[None]:
-    """One writer per cache folder (the lock dies with the process, also on SIGKILL)."""
+def folder_lock(data_dir: Path, wait: bool = False) -> Iterator[None]:
+    """One writer per cache folder (the lock dies with the process, also on SIGKILL). wait=False: a second writer
+    gets a UserError at once; wait=True: it waits its turn (evaluations sharing a --cache)."""
     with open(data_dir / ".lock", "w") as f:
         try:
             fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            raise UserError(f"another data_tools run is writing to {data_dir}; wait for it to finish") from None
+            if not wait:
+                raise UserError(f"another data_tools run is writing to {data_dir}; wait for it to finish") from None
+            log.info("waiting for another run writing to %s", data_dir)
+            fcntl.flock(f, fcntl.LOCK_EX)
         yield
 
 
@@ -261,12 +265,15 @@ class ShardedStep:
 
     def _finish(self, shards: list[Shard], output: Path, state: dict, key: dict) -> dict:
         for shard in shards:
-            found = shard_rows(self.shard_path(shard))
+            found = shard_rows(self.shard_path(shard), self.command)
             if found != shard.rows:
                 raise InputError(f"{self.shard_path(shard)} has {found} rows, expected {shard.rows}; "
                                  f"delete it and re-run {self.command} to recompute it")
         with cache.atomic_path(output) as tmp:
-            extra = self.assemble([self.shard_path(s) for s in shards], tmp)
+            try:
+                extra = self.assemble([self.shard_path(s) for s in shards], tmp)
+            except DamagedShardError as error:  # same message, naming this step's command
+                raise DamagedShardError(str(error).replace("run the same command", f"run {self.command}")) from None
         info = {**state["model"], **extra, "count": state["rows"], "key": key, "options": self.options,
                 "shard_size": state["shard_size"], "captions_sha256": key["captions_sha256"]}
         cache.update_manifest(self.data_dir, **{self.step: info})
@@ -279,11 +286,31 @@ class ShardedStep:
 
 # ---------------------------------------------------------------- streaming assembly
 
-def shard_rows(path: Path) -> int:
+class DamagedShardError(InputError):
+    """A shard file cannot be read (truncated, overwritten); deleting it makes the next run recompute it."""
+
+
+def damaged(path: Path, error: BaseException, command: str = "the same command") -> DamagedShardError:
+    return DamagedShardError(f"{path} is damaged ({type(error).__name__}: {str(error).splitlines()[0][:120] if str(error) else 'unreadable'}); "
+                             f"delete it and run {command} again to recompute it (other shards are kept)")
+
+
+def read_shard_npy(path: Path, mmap: bool = False, command: str = "the same command") -> np.ndarray:
+    """A shard's array; a damaged file is a one-line DamagedShardError naming it and how to recover."""
+    try:
+        return np.load(path, mmap_mode="r" if mmap else None, allow_pickle=False)
+    except (ValueError, OSError, EOFError) as error:
+        raise damaged(path, error, command) from None
+
+
+def shard_rows(path: Path, command: str = "the same command") -> int:
     """Rows in a shard file (.npy header or parquet metadata; nothing is loaded)."""
     if path.suffix == ".npy":
-        return int(np.load(path, mmap_mode="r").shape[0])
-    return pq.ParquetFile(path).metadata.num_rows
+        return int(read_shard_npy(path, mmap=True, command=command).shape[0])
+    try:
+        return pq.ParquetFile(path).metadata.num_rows
+    except (pa.ArrowException, OSError) as error:
+        raise damaged(path, error, command) from None
 
 
 def assemble_npy(paths: list[Path], out: Path, dtype: str) -> dict:
@@ -292,7 +319,7 @@ def assemble_npy(paths: list[Path], out: Path, dtype: str) -> dict:
     Written through a plain file (not a writable memmap), so the process's RSS does not grow with the output.
     """
     dtype = np.dtype(dtype)
-    shapes = [np.load(p, mmap_mode="r").shape for p in paths]  # headers only
+    shapes = [read_shard_npy(p, mmap=True).shape for p in paths]  # headers only
     dim = shapes[0][1]
     for path, shape in zip(paths, shapes):
         if len(shape) != 2 or shape[1] != dim:
@@ -302,7 +329,7 @@ def assemble_npy(paths: list[Path], out: Path, dtype: str) -> dict:
     with open(out, "wb") as f:
         np.lib.format.write_array_header_1_0(f, header)
         for path in paths:
-            f.write(np.ascontiguousarray(np.load(path), dtype=dtype).tobytes())
+            f.write(np.ascontiguousarray(read_shard_npy(path), dtype=dtype).tobytes())
     return {"dim": int(dim), "dtype": str(dtype)}
 
 
@@ -310,5 +337,9 @@ def assemble_parquet(paths: list[Path], out: Path, schema: pa.Schema) -> dict:
     """Concatenate shard tables into one parquet file, one shard at a time."""
     with pq.ParquetWriter(out, schema) as writer:
         for path in paths:
-            writer.write_table(pq.read_table(path).cast(schema))
+            try:
+                table = pq.read_table(path)
+            except (pa.ArrowException, OSError) as error:
+                raise damaged(path, error) from None
+            writer.write_table(table.cast(schema))
     return {}

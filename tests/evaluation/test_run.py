@@ -109,6 +109,47 @@ def test_image_embedding_resumes_after_a_killed_run(model, demo_set, tmp_path, m
     np.testing.assert_allclose(done.vectors, model.encode_image(demo_set.image_paths), atol=1e-5)
 
 
+def test_a_damaged_image_shard_is_recomputed(model, demo_set, tmp_path):
+    from evaluation.image_cache import embed_images
+
+    failing = Counting(model.image, fail_after=4)  # shards of 2 images, batches of 1: 2 shards done, then killed
+    failing.batch_size = 1
+    with pytest.raises(KeyboardInterrupt):
+        embed_images(demo_set.image_paths, failing, tmp_path, "demo", shard_size=2, progress=False)
+    shard = sorted(tmp_path.glob("demo-*/work/shard-*.npy"))[0]
+    shard.write_bytes(b"\x93NUMPY garbage")  # truncated by a crash of the disk or the machine
+    resumed = Counting(model.image)
+    done = embed_images(demo_set.image_paths, resumed, tmp_path, "demo", shard_size=2, progress=False)
+    assert done.counts == {"embedded": 4, "reused": 2}
+    np.testing.assert_allclose(done.vectors, model.encode_image(demo_set.image_paths), atol=1e-5)
+
+
+def test_two_evaluations_sharing_a_cache_take_turns(model, demo_set, tmp_path):
+    """The second waits for the first's lock before it cleans up temporary files or embeds anything."""
+    import threading
+
+    from data_tools.shards import folder_lock
+    from evaluation.image_cache import embed_images
+
+    embed_images(demo_set.image_paths[:1], model.image, tmp_path, "warm", progress=False)  # loads the model
+    first = Counting(model.image)
+    done = embed_images(demo_set.image_paths, first, tmp_path, "demo", progress=False)
+    folder = done.folder
+    (folder / "image_embeddings.json").unlink()  # make the next run recompute
+    (folder / "work").mkdir()
+    writing = folder / "work" / f".shard.tmp-{__import__('os').getpid()}.npy"  # another writer's file in flight
+    writing.write_bytes(b"partial")
+    result = {}
+    with folder_lock(folder):
+        thread = threading.Thread(target=lambda: result.update(done=embed_images(
+            demo_set.image_paths, Counting(model.image), tmp_path, "demo", progress=False)))
+        thread.start()
+        thread.join(timeout=3)
+        assert thread.is_alive() and writing.exists()  # waiting for the lock: nothing removed
+    thread.join(timeout=120)
+    assert not thread.is_alive() and result["done"].counts["embedded"] == 6 and not writing.exists()
+
+
 def test_zero_shot_reports_three_baselines_equal_to_the_metrics(model, teacher, tmp_path):
     from evaluation.labels import templates
 
