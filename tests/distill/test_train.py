@@ -219,6 +219,50 @@ def test_a_kill_before_the_state_is_written_keeps_the_best_checkpoint_it_names(t
     assert not list((tmp_path / "run").glob("best-s1-e2*"))  # the unknown epoch's file is gone
 
 
+def test_mixed_precision_resume_keeps_the_loss_scale(tmp_path, tiny_student_tf, monkeypatch):
+    """Under mixed_float16 (forced on CPU) the LossScaleOptimizer's loss scale is checkpointed and restored (the
+    LossScaleOptimizer delegates its tracking to the Adam it wraps, so checkpointing that Adam includes it)."""
+    import tf_keras
+
+    from distill import train as train_module
+
+    config = tiny_config(tmp_path, tiny_student_tf, bag_cache(tmp_path / "data", n_images=20), stage1=2, stage2=0,
+                         mixed_precision="on")
+    trainer = Trainer(config)
+
+    real_checkpoint = train_module._checkpoint
+
+    def checkpoint(student, optimizer=None):  # before the epoch's checkpoint: a distinctive loss scale
+        if optimizer is not None:
+            assert isinstance(student.optimizer, tf_keras.mixed_precision.LossScaleOptimizer)
+            student.optimizer._loss_scale._current_loss_scale.assign(7.0)  # training starts at 2**15
+        return real_checkpoint(student, optimizer)
+
+    def killed_after_epoch(stage, epoch):
+        raise Killed
+
+    monkeypatch.setattr(train_module, "_checkpoint", checkpoint)
+    monkeypatch.setattr(train_module, "_pause_for_tests", killed_after_epoch)
+    try:
+        with pytest.raises(Killed):
+            trainer.fit_stage(1, config.stage1)
+        monkeypatch.undo()
+        resumed = Trainer(config, resume=True)
+        seen = {}
+        real_restore = train_module._restore
+
+        def restore(student, run_dir, prefix, optimizer=None):
+            real_restore(student, run_dir, prefix, optimizer)
+            if optimizer is not None:
+                seen["scale"] = float(student.optimizer.loss_scale)
+
+        monkeypatch.setattr(train_module, "_restore", restore)
+        resumed.fit_stage(1, config.stage1)
+        assert seen["scale"] == 7.0
+    finally:
+        tf_keras.mixed_precision.set_global_policy("float32")
+
+
 def test_history_is_drawn_without_pyplot(tmp_path):
     import subprocess
     import sys
