@@ -239,12 +239,15 @@ def feature_dataset(features: np.ndarray, split: Split, batch_size: int, seed: i
     return dataset.apply(tf.data.experimental.assert_cardinality(len(batches))).prefetch(2)
 
 
-def inference_batches(ids: list[np.ndarray], batch_size: int, pad_id: int = 0, pad_multiple: int = 8) -> Iterator:
-    """(row indices, padded batch) in length order, for encoding without training."""
+def inference_batches(ids: list[np.ndarray], batch_size: int, pad_id: int = 0, pad_multiple: int = 8,
+                      max_length: int | None = None) -> Iterator:
+    """(row indices, padded batch) in length order, for encoding without training. The rounding up to a multiple
+    of pad_multiple never goes past max_length (the encoder's position limit)."""
     lengths = np.fromiter((len(x) for x in ids), np.int64, len(ids))
     order = np.argsort(lengths, kind="stable")
     for start in range(0, len(order), batch_size):
         index = order[start:start + batch_size]
         chunk = [ids[i] for i in index]
         longest = max(len(x) for x in chunk)
-        yield index, pad_batch(chunk, pad_id, -(-longest // pad_multiple) * pad_multiple)
+        rounded = -(-longest // pad_multiple) * pad_multiple
+        yield index, pad_batch(chunk, pad_id, rounded if max_length is None else max(longest, min(rounded, max_length)))

@@ -135,11 +135,13 @@ def build_student(encoder, output_dim: int, head: tf_keras.Model | None = None) 
 
 def encode_ids(student: Student, ids: list[np.ndarray], batch_size: int = 64, pad_id: int = 0,
                pad_multiple: int = 8) -> np.ndarray:
-    """Student vectors [n, dim] float32 of tokenised texts, input order kept, batches of similar length."""
+    """Student vectors [n, dim] float32 of tokenised texts, input order kept, batches of similar length (padding
+    capped at the encoder's position limit)."""
     from .data import inference_batches
 
     out = np.zeros((len(ids), student.head.output_shape[-1]), np.float32)
-    for index, batch in inference_batches(ids, batch_size, pad_id=pad_id, pad_multiple=pad_multiple):
+    limit = int(getattr(student.encoder.config, "max_position_embeddings", 0)) or None
+    for index, batch in inference_batches(ids, batch_size, pad_id=pad_id, pad_multiple=pad_multiple, max_length=limit):
         out[index] = student.infer(batch).numpy()
     return out
 

@@ -155,7 +155,8 @@ class TextEncoder:
             return out
         ids = self.tokenize(texts)
         pad_id = self.tokenizer.pad_token_id or 0
-        for index, batch in inference_batches(ids, batch_size, pad_id=pad_id, pad_multiple=self.pad_multiple()):
+        for index, batch in inference_batches(ids, batch_size, pad_id=pad_id, pad_multiple=self.pad_multiple(),
+                                              max_length=self.max_length):
             # index: rows of this length-sorted batch in the caller's order; batch: [b, longest] ids and mask
             out[index] = self.student.infer(batch).numpy()
         return l2_normalize(out) if normalize else out

@@ -245,3 +245,31 @@ def test_an_explicit_head_that_differs_from_the_folders_own_warns(tiny_student_d
     with caplog.at_level("WARNING"):
         TextEncoder.load(str(tiny_student_dir), str(other))
     assert "instead of the student folder's own" in caplog.text
+
+
+def test_gpu_padding_never_passes_the_position_limit(tmp_path, monkeypatch):
+    """On a GPU batches are rounded up to a multiple of 8; an encoder with 21 positions must still take a
+    21-token text (rounding to 24 would index past its position table)."""
+    import distill  # noqa: F401
+    from distill.tiny import build_distilbert
+    from tests.conftest import _distill_vocab_texts
+
+    folder = build_distilbert(tmp_path / "short-positions", _distill_vocab_texts(), max_positions=21)
+    pair_head = tmp_path / "head.h5"
+    from distill.head import build_head, save_head
+
+    save_head(build_head(32, 512), pair_head)
+    encoder = TextEncoder.load(str(folder), str(pair_head))
+    assert encoder.max_length == 21
+    monkeypatch.setattr(TextEncoder, "pad_multiple", staticmethod(lambda: 8))  # as on a GPU
+    vectors = encoder.encode([LONG * 10, "kedi"])
+    assert vectors.shape == (2, 512) and np.isfinite(vectors).all()
+
+
+def test_inference_batches_cap_the_rounded_length():
+    from distill.data import inference_batches
+
+    ids = [np.arange(21, dtype=np.int32), np.arange(3, dtype=np.int32)]
+    lengths = [batch["input_ids"].shape[1] for _, batch in inference_batches(ids, 1, pad_multiple=8, max_length=21)]
+    assert lengths == [8, 21]
+    assert [b["input_ids"].shape[1] for _, b in inference_batches(ids, 1, pad_multiple=8)] == [8, 24]  # uncapped
