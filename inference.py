@@ -51,7 +51,7 @@ class TurkishCLIP:
             from turkish_clip.text_encoder import TextEncoder
 
             self._text = TextEncoder.load(self.model, self.head, batch_size=self.batch_size, max_length=self.max_length,
-                                          force=self.force)
+                                          force=self.force, device=self.device)
         return self._text
 
     @property
@@ -160,7 +160,8 @@ def _common(suppress: bool) -> argparse.ArgumentParser:
     common.add_argument("--force", action="store_true", default=argparse.SUPPRESS if suppress else False,
                         help="load a head whose encoder fingerprint disagrees with the encoder (warning, not error)")
     common.add_argument("--clip", help=f"CLIP name, .pt file or HF folder (env {ENV_CLIP}; default {DEFAULT_CLIP})")
-    common.add_argument("--device", help="torch device for CLIP (default: cuda if available)")
+    common.add_argument("--device", help="cpu, cuda or cuda:N, for CLIP (torch) and the student (TensorFlow) alike "
+                                         "(default: cuda if available)")
     common.add_argument("--batch-size", type=int, default=argparse.SUPPRESS if suppress else 64,
                         help="texts per batch (default 64)")
     common.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS if suppress else False,

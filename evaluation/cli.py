@@ -62,7 +62,8 @@ def _options() -> argparse.ArgumentParser:
     common.add_argument("--force", action="store_true",
                         help="load a head whose encoder fingerprint disagrees with the encoder (warning, not error)")
     common.add_argument("--clip", help=f"CLIP name, .pt file or HF folder (env {ENV_CLIP}; default {DEFAULT_CLIP})")
-    common.add_argument("--device", help="torch device for CLIP (default: cuda if available)")
+    common.add_argument("--device", help="cpu, cuda or cuda:N, for CLIP (torch) and the student (TensorFlow) alike "
+                                         "(default: cuda if available)")
     common.add_argument("--batch-size", type=int, default=64, help="texts per batch (default 64)")
     common.add_argument("--image-batch-size", type=int, default=32, help="images per batch (default 32)")
     common.add_argument("--no-progress", action="store_true", help="no progress bars")

@@ -71,14 +71,21 @@ class TextEncoder:
 
     @classmethod
     def load(cls, model: str | None = None, head: str | None = None, *, batch_size: int = 64,
-             max_length: int | None = None, force: bool = False) -> TextEncoder:
+             max_length: int | None = None, force: bool = False, device: str | None = None) -> TextEncoder:
         """Resolve (flag, env var, default) and load the text model; ModelNotFoundError in one line if missing.
-        force: load a head trained with another encoder (fingerprints disagree) with a warning, not an error."""
-        return cls.from_spec(resolve_text_model(model, head, force), batch_size=batch_size, max_length=max_length)
+        force: load a head trained with another encoder (fingerprints disagree) with a warning, not an error.
+        device: cpu, cuda, cuda:N for TensorFlow too (turkish_clip.devices); None: TensorFlow's default."""
+        return cls.from_spec(resolve_text_model(model, head, force), batch_size=batch_size, max_length=max_length,
+                             device=device)
 
     @classmethod
-    def from_spec(cls, spec: TextModelSpec, *, batch_size: int = 64, max_length: int | None = None) -> TextEncoder:
+    def from_spec(cls, spec: TextModelSpec, *, batch_size: int = 64, max_length: int | None = None,
+                  device: str | None = None) -> TextEncoder:
         import distill  # noqa: F401  (selects tf-keras before TensorFlow loads)
+
+        from .devices import apply_tensorflow_device
+
+        apply_tensorflow_device(device)
         from distill.export import check_pairing, encoder_fingerprint, load_student
         from distill.head import FINGERPRINT_ATTR, load_head, read_head_attrs
         from distill.student import build_student, load_encoder, load_tokenizer
