@@ -17,7 +17,7 @@ test: venv
 
 # End to end on tiny untrained models built on the fly: proves an installation works, not model quality.
 smoke: venv
-	$(BIN)/python -m turkish_clip.smoke
+	$(BIN)/python -m harness.smoke
 
 bench: venv
 	$(BIN)/python -m bench.teacher_throughput

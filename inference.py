@@ -18,119 +18,17 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
-import numpy as np
+from turkish_clip.runtime import setup_tensorflow
 
-import turkish_clip  # noqa: F401  (sets tf-keras and quiet TF before anything imports TensorFlow)
-from data_tools.errors import InputError, UserError
-from turkish_clip.models import DEFAULT_CLIP, ENV_CLIP, ENV_HEAD, ENV_MODEL, MONATIS_ENCODER, REPO, resolve_text_model
-from turkish_clip.zeroshot import DEMO_LABELS, TEMPLATES
+setup_tensorflow()  # tf-keras, quiet TF logs, GPU memory growth: before anything imports TensorFlow
+from inference_api.api import (DEMO_IMAGES, TurkishCLIP, check_query, default_model, encode_image,  # noqa: E402
+                               encode_text)
+from inference_api.zeroshot import DEMO_LABELS, TEMPLATES  # noqa: E402
+from turkish_clip.errors import InputError, UserError  # noqa: E402
+from turkish_clip.models import DEFAULT_CLIP, ENV_CLIP, ENV_HEAD, ENV_MODEL, MONATIS_ENCODER  # noqa: E402
 
+__all__ = ["TurkishCLIP", "default_model", "encode_text", "encode_image", "check_query", "main"]
 log = logging.getLogger("inference")
-DEMO_IMAGES = REPO / "demo" / "images"
-
-
-class TurkishCLIP:
-    """The Turkish text encoder and CLIP's image encoder, loaded on first use.
-
-    model: trained student folder (student.json) or a Hugging Face encoder id/folder (then `head` is its
-    clip_head.h5); clip: OpenAI name, .pt file or Hugging Face CLIP folder. None means $TURKISH_CLIP_MODEL /
-    $TURKISH_CLIP_HEAD / $TURKISH_CLIP_CLIP, else ./student and ViT-B/32.
-    """
-
-    def __init__(self, model: str | None = None, head: str | None = None, clip: str | None = None, *,
-                 device: str | None = None, batch_size: int = 64, image_batch_size: int = 32,
-                 max_length: int | None = None, force: bool = False):
-        self.model, self.head, self.clip, self.device, self.force = model, head, clip, device, force
-        self.batch_size, self.image_batch_size, self.max_length = batch_size, image_batch_size, max_length
-        self._text = self._image = None
-
-    @property
-    def text(self):
-        """The `turkish_clip.text_encoder.TextEncoder` (loaded on first use)."""
-        if self._text is None:
-            from turkish_clip.text_encoder import TextEncoder
-
-            self._text = TextEncoder.load(self.model, self.head, batch_size=self.batch_size, max_length=self.max_length,
-                                          force=self.force, device=self.device)
-        return self._text
-
-    @property
-    def image(self):
-        """The `turkish_clip.image_encoder.ImageEncoder` (loaded on first use)."""
-        if self._image is None:
-            from turkish_clip.image_encoder import ImageEncoder
-
-            self._image = ImageEncoder.load(self.clip, device=self.device, batch_size=self.image_batch_size)
-        return self._image
-
-    def check_models(self) -> None:
-        """Fail fast, in one line, if a model is missing: paths first (cheap), then CLIP, then the text model."""
-        resolve_text_model(self.model, self.head)
-        _ = self.image, self.text
-
-    def encode_text(self, texts: str | Sequence[str], batch_size: int | None = None) -> np.ndarray:
-        """Turkish texts -> L2-normalised float32 [n, dim] in CLIP space (caller's order; [] -> [0, dim])."""
-        return self.text.encode(texts, batch_size)
-
-    def encode_image(self, images, batch_size: int | None = None) -> np.ndarray:
-        """Image paths or PIL images -> L2-normalised float32 [n, dim] (CLIP's image tower)."""
-        return self.image.encode(images, batch_size)
-
-    @property
-    def logit_scale(self) -> float:
-        """CLIP's softmax temperature from the checkpoint (100 for OpenAI's ViT-B/32)."""
-        return self.image.logit_scale
-
-    def label_vectors(self, labels: Sequence[str], templates: Sequence[str] | None = TEMPLATES) -> np.ndarray:
-        from turkish_clip.zeroshot import label_vectors
-
-        return label_vectors(self.encode_text, labels, templates)
-
-    def classify(self, images, labels: Sequence[str], templates: Sequence[str] | None = TEMPLATES) -> np.ndarray:
-        """Zero-shot probabilities float32 [n_images, n_labels] (softmax of logit_scale × cosine)."""
-        from turkish_clip.zeroshot import check_labels, probabilities
-
-        labels = check_labels(labels)
-        return probabilities(self.encode_image(images), self.label_vectors(labels, templates), self.logit_scale)
-
-    def index(self, folder, *, index_path=None, recursive: bool = False, progress: bool = True):
-        """The folder's cached `ImageIndex`, refreshed for added, removed and changed files."""
-        from turkish_clip.search import index_folder
-
-        return index_folder(folder, self.image, index_path=index_path, recursive=recursive, progress=progress)
-
-    def search(self, folder, query: str, top: int = 9, **index_options) -> list[tuple[Path, float]]:
-        """(image path, cosine) of the `top` images of `folder` that best match the Turkish query."""
-        query = check_query(query)
-        index = self.index(folder, **index_options)
-        return index.search(self.encode_text([query])[0], top)
-
-
-_default: TurkishCLIP | None = None
-
-
-def default_model() -> TurkishCLIP:
-    """The shared instance behind `encode_text` / `encode_image` (models from env vars or defaults)."""
-    global _default
-    if _default is None:
-        _default = TurkishCLIP()
-    return _default
-
-
-def encode_text(texts: str | Sequence[str], batch_size: int = 64) -> np.ndarray:
-    """Turkish texts -> L2-normalised float32 [n, 512] CLIP ViT-B/32 text vectors, in the caller's order."""
-    return default_model().encode_text(texts, batch_size)
-
-
-def encode_image(images, batch_size: int = 32) -> np.ndarray:
-    """Image paths or PIL images -> L2-normalised float32 [n, 512] CLIP ViT-B/32 image vectors."""
-    return default_model().encode_image(images, batch_size)
-
-
-def check_query(query: str) -> str:
-    if not isinstance(query, str) or not query.strip():
-        raise InputError('the search query is empty; give a Turkish description, e.g. --query "kumsalda gün batımı"')
-    return query.strip()
 
 
 # ------------------------------------------------------------------------------------------------ command line
@@ -175,7 +73,7 @@ def _template_options(suppress: bool) -> argparse.ArgumentParser:
                            help="encode the bare labels, no prompt ensemble")
     templates.add_argument("--template", action="append", metavar="TEXT",
                            help=f"prompt template with {{}} for the label (repeatable; default: the {len(TEMPLATES)} "
-                                f"templates of evaluation/labels/templates.tsv, e.g. {TEMPLATES[0]!r})")
+                                f"templates of inference_api/templates.tsv, e.g. {TEMPLATES[0]!r})")
     return templates
 
 
@@ -204,7 +102,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def _image_list(items: Sequence[str]) -> list[Path]:
     """Files as given, folders expanded to their images (sorted)."""
-    from data_tools.images import iter_image_files
+    from turkish_clip.images import iter_image_files
 
     paths: list[Path] = []
     for item in items:
@@ -225,7 +123,7 @@ def _templates(args) -> tuple[str, ...] | None:
     if args.no_templates:
         return None
     if args.template:
-        from turkish_clip.zeroshot import check_templates
+        from inference_api.zeroshot import check_templates
 
         return tuple(check_templates(args.template))
     return TEMPLATES
@@ -238,7 +136,7 @@ def _describe(model: TurkishCLIP) -> str:
 
 
 def run_classify(model: TurkishCLIP, images: Sequence[str], labels: Sequence[str], templates) -> str:
-    from turkish_clip.zeroshot import check_labels, format_table
+    from inference_api.zeroshot import check_labels, format_table
 
     labels = check_labels(labels)
     paths = _image_list(images)
@@ -248,7 +146,7 @@ def run_classify(model: TurkishCLIP, images: Sequence[str], labels: Sequence[str
 
 
 def run_search(model: TurkishCLIP, args) -> str:
-    from turkish_clip.contact_sheet import write_contact_sheet
+    from inference_api.contact_sheet import write_contact_sheet
 
     query = check_query(args.query)
     if args.top < 1:
@@ -269,6 +167,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
+    setup_tensorflow(verbose=args.verbose)  # -v also shows TF's start-up logs (TF is not loaded yet)
     if not args.verbose:  # transformers' load chatter ("All model checkpoint layers were used ...")
         os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
     model = TurkishCLIP(args.model, args.head, args.clip, device=args.device, batch_size=args.batch_size,
@@ -279,6 +178,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         elif args.command == "classify":
             print(run_classify(model, args.images, args.labels, _templates(args)))
         else:
+            if not DEMO_IMAGES.is_dir():
+                raise InputError(f"the demo photos ({DEMO_IMAGES}) come with a checkout of the repository, not with "
+                                 f"`pip install`; run `classify --images ... --labels ...` on your own images")
             images = sorted(p for p in DEMO_IMAGES.iterdir() if p.suffix.lower() == ".jpg")
             print(run_classify(model, [str(p) for p in images], list(DEMO_LABELS), _templates(args)))
     except UserError as error:

@@ -15,7 +15,9 @@ import sys
 import tempfile
 from pathlib import Path
 
-import turkish_clip  # noqa: F401  (tf-keras + quiet TF before TensorFlow loads)
+from turkish_clip.runtime import setup_tensorflow
+
+setup_tensorflow()  # tf-keras, quiet TF logs, GPU memory growth: before anything imports TensorFlow
 
 import numpy as np
 
@@ -46,7 +48,7 @@ def real_size_encoder(folder: Path, texts: list[str]):
 
     from distill.student import build_student
     from distill.tiny import build_tokenizer
-    from turkish_clip.text_encoder import TextEncoder
+    from inference_api.text_encoder import TextEncoder
 
     tokenizer = build_tokenizer(folder, texts, vocab_size=32000, max_length=512)
     config = DistilBertConfig(vocab_size=len(tokenizer), dim=768, n_layers=6, n_heads=12, hidden_dim=3072,

@@ -18,7 +18,7 @@ import torch
 from bench.common import RESULTS as RESULTS_DIR
 from bench.common import coco_captions, timed
 from data_tools.clip_tokens import ClipTokenizer, pad
-from data_tools.clip_towers import OpenAIClip
+from turkish_clip.clip_towers import OpenAIClip
 from data_tools.teacher import Teacher
 from data_tools.tiny import VIT_B_32_TEXT, openai_clip_model
 

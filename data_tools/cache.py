@@ -7,13 +7,9 @@ Never imports torch: distill/ reads the cache through this module.
 """
 from __future__ import annotations
 
-import hashlib
 import json
-import os
-import re
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterable, Iterator
+from typing import Iterable
 
 import numpy as np
 import pandas as pd
@@ -21,7 +17,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from data_tools.errors import InputError
+from turkish_clip.errors import InputError
+from turkish_clip.files import atomic_path, file_sha256, write_json_atomic, write_npy_atomic
 
 FORMAT = "turkish-clip-cache"
 VERSION = 1
@@ -44,92 +41,12 @@ def translations_schema(target_lang: str) -> pa.Schema:
                                               ("mt_model", pa.string())])
 
 
-# ---------------------------------------------------------------- atomic writes
-
-def fsync_dir(folder: Path) -> None:
-    """Make a rename in `folder` durable."""
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def tmp_name(final: Path) -> Path:
-    """A hidden temporary sibling of `final` (same folder, so os.replace is atomic)."""
-    return final.with_name(f".{final.stem}.tmp-{os.getpid()}{final.suffix}")  # keep the suffix (np.save adds one)
-
-
-@contextmanager
-def atomic_path(final: str | Path) -> Iterator[Path]:
-    """Yield a temporary path to write; on success fsync it and rename it over `final`."""
-    final = Path(final)
-    tmp = tmp_name(final)
-    try:
-        yield tmp
-        with open(tmp, "rb+") as f:
-            os.fsync(f.fileno())
-        os.replace(tmp, final)
-        fsync_dir(final.parent)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-
-
-def write_json_atomic(path: str | Path, obj: dict) -> None:
-    with atomic_path(path) as tmp:
-        tmp.write_text(json.dumps(obj, indent=2, sort_keys=True, ensure_ascii=False) + "\n", encoding="utf-8")
-
-
-def read_json_file(path: str | Path) -> dict:
-    """A JSON file we wrote (work state); a damaged one names the file and the fix."""
-    try:
-        return json.loads(Path(path).read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise InputError(f"{path} is damaged ({e}); delete {Path(path).parent} and re-run the step") from e
-
-
-def write_npy_atomic(path: str | Path, array: np.ndarray) -> None:
-    with atomic_path(path) as tmp:
-        with open(tmp, "wb") as f:
-            np.lib.format.write_array(f, np.ascontiguousarray(array), allow_pickle=False)
-
+# ---------------------------------------------------------------- atomic writes (tables; the rest is in turkish_clip.files)
 
 def write_table_atomic(path: str | Path, table: pa.Table) -> None:
     with atomic_path(path) as tmp:
         pq.write_table(table, tmp, row_group_size=ROW_GROUP)
 
-
-def remove_stale_tmp(folder: Path) -> int:
-    """Delete temporary files left by killed runs (`.<stem>.tmp-<pid><suffix>` whose process no longer runs, or
-    this process's own); another live process's file is being written and is left alone. Returns how many."""
-    count = 0
-    if folder.is_dir():
-        for tmp in folder.glob(".*.tmp-*"):
-            match = re.search(r"\.tmp-(\d+)", tmp.name)
-            if match and int(match.group(1)) != os.getpid() and _pid_alive(int(match.group(1))):
-                continue
-            tmp.unlink(missing_ok=True)
-            count += 1
-    return count
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def file_sha256(path: str | Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 # ---------------------------------------------------------------- manifest

@@ -20,7 +20,7 @@ import ftfy
 import numpy as np
 import pandas as pd
 
-from data_tools.errors import InputError
+from turkish_clip.errors import InputError
 
 log = logging.getLogger(__name__)
 

@@ -6,7 +6,7 @@ import logging
 import sys
 import time
 
-from data_tools.errors import UserError
+from turkish_clip.errors import UserError
 from data_tools.pipeline import BACKENDS, CaptionsConfig, EmbedConfig, TranslateConfig
 
 DESCRIPTION = """Build a turkish-clip dataset folder: COCO captions -> translations -> CLIP teacher vectors.

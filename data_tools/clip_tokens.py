@@ -10,7 +10,7 @@ from typing import Sequence
 
 import torch
 
-from data_tools.clip_package import simple_tokenizer
+from turkish_clip.clip_package import simple_tokenizer
 
 CONTEXT_LENGTH = 77
 SOT = "<|startoftext|>"

@@ -10,14 +10,15 @@ import shutil
 import time
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Sequence
 
 import numpy as np
 import pyarrow as pa
 
 from data_tools import cache
-from data_tools.errors import InputError, UserError
-from data_tools.shards import ShardedStep, StepOutcome, assemble_npy, describe_diff, folder_lock
+from turkish_clip.errors import InputError, UserError
+from data_tools.shards import ShardedStep, StepOutcome, assemble_npy, call_naming_item, describe_diff
+from turkish_clip.files import folder_lock
 
 log = logging.getLogger(__name__)
 BACKENDS = ("marian", "ctranslate2", "import")
@@ -166,40 +167,6 @@ def _remove_downstream(data_dir: Path) -> None:
 
 
 # ---------------------------------------------------------------- finding the item a model rejects
-
-def call_naming_item(fn: Callable[[list[str]], object], texts: list[str], ids: list[int], what: str):
-    """fn(texts); if it raises, bisect to the first caption that fails alone and name its caption_id."""
-    try:
-        return fn(texts)
-    except MemoryError:
-        raise
-    except Exception as error:  # noqa: BLE001 — re-raised below, named by caption_id when one item is the cause
-        if "OutOfMemory" in type(error).__name__:
-            raise UserError(f"{what} ran out of memory; lower --batch-size") from error
-        lo, hi = 0, len(texts)
-        while hi - lo > 1:
-            mid = (lo + hi) // 2
-            if _fails(fn, texts[lo:mid]):
-                hi = mid
-            elif _fails(fn, texts[mid:hi]):
-                lo = mid
-            else:
-                raise
-        cause = _fails(fn, texts[lo:hi])
-        if not cause:
-            raise
-        raise InputError(f"caption_id {ids[lo]}: the {what} rejects {texts[lo][:80]!r} ({type(cause).__name__}: "
-                         f"{str(cause).splitlines()[0][:160] if str(cause) else ''}); fix or drop this caption "
-                         f"(finished shards are kept; re-run to resume)") from cause
-
-
-def _fails(fn, texts) -> BaseException | None:
-    try:
-        fn(texts)
-    except Exception as error:  # noqa: BLE001 — the probe reports the error to the caller
-        return error
-    return None
-
 
 # ---------------------------------------------------------------- translation
 

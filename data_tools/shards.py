@@ -7,12 +7,10 @@ Options that change the result (`key`) must match to reuse shards or a finished 
 """
 from __future__ import annotations
 
-import fcntl
 import logging
 import os
 import shutil
 import time
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator
@@ -23,7 +21,9 @@ import pyarrow.parquet as pq
 from tqdm.auto import tqdm
 
 from data_tools import cache
-from data_tools.errors import InputError, UserError
+from turkish_clip import files
+from turkish_clip.errors import InputError, UserError
+from turkish_clip.files import folder_lock
 
 log = logging.getLogger(__name__)
 DELAY_ENV = "DATA_TOOLS_SHARD_DELAY"  # testing hook: seconds to sleep after each written shard
@@ -73,21 +73,6 @@ def iter_shard_chunks(path: str | Path, columns: list[str], shards: list[Shard])
     if shard is not None:
         raise InputError(f"{path} ended at row {shard.start + buffered}, expected {shards[-1].stop} rows; "
                          f"the file changed during the run, rebuild the captions")
-
-
-@contextmanager
-def folder_lock(data_dir: Path, wait: bool = False) -> Iterator[None]:
-    """One writer per cache folder (the lock dies with the process, also on SIGKILL). wait=False: a second writer
-    gets a UserError at once; wait=True: it waits its turn (evaluations sharing a --cache)."""
-    with open(data_dir / ".lock", "w") as f:
-        try:
-            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            if not wait:
-                raise UserError(f"another data_tools run is writing to {data_dir}; wait for it to finish") from None
-            log.info("waiting for another run writing to %s", data_dir)
-            fcntl.flock(f, fcntl.LOCK_EX)
-        yield
 
 
 def pick(info: dict, paths: tuple[str, ...]) -> dict:
@@ -184,10 +169,10 @@ class ShardedStep:
         done_key = self._full(finished.get("key", {})) if finished else None
         key = self._full(key)
         state_path = self.work_dir / "state.json"
-        state = cache.read_json_file(state_path) if state_path.exists() else None
+        state = files.read_json_file(state_path) if state_path.exists() else None
         if state is not None:
             state["key"] = self._full(state.get("key", {}))
-        cache.remove_stale_tmp(self.data_dir), cache.remove_stale_tmp(self.work_dir)
+        files.remove_stale_tmp(self.data_dir), files.remove_stale_tmp(self.work_dir)
 
         if finished and output.is_file() and done_key == key and not force:
             if state is not None and state.get("key") == key:
@@ -222,7 +207,7 @@ class ShardedStep:
         if state is None:
             self.work_dir.mkdir(parents=True, exist_ok=True)
             state = {"step": self.step, "key": key, "shard_size": shard_size, "rows": rows, "model": info}
-            cache.write_json_atomic(state_path, state)
+            files.write_json_atomic(state_path, state)
         elif pick(state["model"], self.loaded_key) != loaded:
             raise UserError(f"{self.work_dir} holds shards computed differently "
                             f"({describe_diff(pick(state['model'], self.loaded_key), loaded)}); "
@@ -255,7 +240,7 @@ class ShardedStep:
                 if shard.index not in wanted:
                     continue
                 result = self.compute(shard, chunk)
-                with cache.atomic_path(self.shard_path(shard)) as tmp:
+                with files.atomic_path(self.shard_path(shard)) as tmp:
                     self.save_shard(result, tmp)
                 computed += shard.rows
                 bar.update(shard.rows)
@@ -269,7 +254,7 @@ class ShardedStep:
             if found != shard.rows:
                 raise InputError(f"{self.shard_path(shard)} has {found} rows, expected {shard.rows}; "
                                  f"delete it and re-run {self.command} to recompute it")
-        with cache.atomic_path(output) as tmp:
+        with files.atomic_path(output) as tmp:
             try:
                 extra = self.assemble([self.shard_path(s) for s in shards], tmp)
             except DamagedShardError as error:  # same message, naming this step's command
@@ -343,3 +328,37 @@ def assemble_parquet(paths: list[Path], out: Path, schema: pa.Schema) -> dict:
                 raise damaged(path, error) from None
             writer.write_table(table.cast(schema))
     return {}
+
+
+def call_naming_item(fn: Callable[[list[str]], object], texts: list[str], ids: list[int], what: str):
+    """fn(texts); if it raises, bisect to the first caption that fails alone and name its caption_id."""
+    try:
+        return fn(texts)
+    except MemoryError:
+        raise
+    except Exception as error:  # noqa: BLE001 — re-raised below, named by caption_id when one item is the cause
+        if "OutOfMemory" in type(error).__name__:
+            raise UserError(f"{what} ran out of memory; lower --batch-size") from error
+        lo, hi = 0, len(texts)
+        while hi - lo > 1:
+            mid = (lo + hi) // 2
+            if _fails(fn, texts[lo:mid]):
+                hi = mid
+            elif _fails(fn, texts[mid:hi]):
+                lo = mid
+            else:
+                raise
+        cause = _fails(fn, texts[lo:hi])
+        if not cause:
+            raise
+        raise InputError(f"caption_id {ids[lo]}: the {what} rejects {texts[lo][:80]!r} ({type(cause).__name__}: "
+                         f"{str(cause).splitlines()[0][:160] if str(cause) else ''}); fix or drop this caption "
+                         f"(finished shards are kept; re-run to resume)") from cause
+
+
+def _fails(fn, texts) -> BaseException | None:
+    try:
+        fn(texts)
+    except Exception as error:  # noqa: BLE001 — the probe reports the error to the caller
+        return error
+    return None

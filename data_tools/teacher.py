@@ -14,12 +14,11 @@ from typing import Sequence
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
 
-from data_tools.batching import length_sorted_batches
+from turkish_clip.batching import encode_sorted
 from data_tools.clip_tokens import ClipTokenizer, pad
-from data_tools.clip_towers import HFClip, OpenAIClip, is_openai_name_or_file, load_clip, package_version, pick_device
-from data_tools.errors import InputError, UserError, model_not_found
+from turkish_clip.clip_towers import HFClip, OpenAIClip, is_openai_name_or_file, load_clip, package_version, pick_device
+from turkish_clip.errors import InputError, UserError, model_not_found
 
 log = logging.getLogger(__name__)
 KINDS = ("openai-clip", "hf-clip", "hf-mean-pool")
@@ -32,15 +31,6 @@ def _check_texts(texts: Sequence[str]) -> list[str]:
         if not isinstance(text, str):
             raise InputError(f"caption #{i} is {type(text).__name__}, not text: {text!r:.80}")
     return texts
-
-
-def _sorted_batches(lengths: Sequence[int], batch_size: int, progress: bool, desc: str):
-    """Indices in batches of similar length, longest first (an out-of-memory shows up at once)."""
-    batches = length_sorted_batches(lengths, batch_size)
-    with tqdm(total=len(lengths), unit="caption", desc=desc, disable=not progress) as bar:
-        for batch in batches:
-            yield batch
-            bar.update(len(batch))
 
 
 class Teacher:
@@ -61,11 +51,13 @@ class Teacher:
         """Unnormalised CLIP text features, float32 [n, dim], row i for texts[i]."""
         texts = _check_texts(texts)
         ids = self.tokenizer.encode_batch(texts)
-        out = np.empty((len(texts), self.dim), dtype=np.float32)  # [n, dim]
-        for batch in _sorted_batches([len(t) for t in ids], batch_size, progress, "teacher"):
+
+        def encode_batch(batch: np.ndarray) -> np.ndarray:
             tokens = pad([ids[i] for i in batch])  # [b, longest in batch] <= [b, 77]
-            out[batch] = self.clip.encode_tokens(tokens).cpu().numpy()
-        return out
+            return self.clip.encode_tokens(tokens).cpu().numpy()
+
+        return encode_sorted([len(t) for t in ids], encode_batch, self.dim, batch_size=batch_size, progress=progress,
+                             desc="teacher", unit="caption")
 
     def info(self) -> dict:
         """What the cache manifest records about the teacher."""
@@ -108,13 +100,15 @@ class MeanPoolTeacher:
     def encode(self, texts: Sequence[str], batch_size: int = 256, progress: bool = False) -> np.ndarray:
         texts = _check_texts(texts)
         ids = self.tokenizer(texts, truncation=True, max_length=self.max_length)["input_ids"]
-        out = np.empty((len(texts), self.dim), dtype=np.float32)  # [n, dim]
-        for batch in _sorted_batches([len(t) for t in ids], batch_size, progress, "teacher"):
+
+        def encode_batch(batch: np.ndarray) -> np.ndarray:
             enc = self.tokenizer.pad({"input_ids": [ids[i] for i in batch]}, return_tensors="pt").to(self.device)
             states = self.model(**enc).last_hidden_state.float()  # [b, L, hidden]
             mask = enc["attention_mask"].unsqueeze(-1).float()  # [b, L, 1]
-            out[batch] = ((states * mask).sum(1) / mask.sum(1).clamp(min=1e-9)).cpu().numpy()
-        return out
+            return ((states * mask).sum(1) / mask.sum(1).clamp(min=1e-9)).cpu().numpy()
+
+        return encode_sorted([len(t) for t in ids], encode_batch, self.dim, batch_size=batch_size, progress=progress,
+                             desc="teacher", unit="caption")
 
     def info(self) -> dict:
         return {"kind": self.kind, "model": self.model_id, "dim": self.dim, "normalized": False,

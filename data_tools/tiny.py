@@ -14,7 +14,7 @@ from pathlib import Path
 
 import torch
 
-from data_tools.clip_package import clip_model, simple_tokenizer
+from turkish_clip.clip_package import clip_model, simple_tokenizer
 
 VOCAB_SIZE = 49408
 CONTEXT_LENGTH = 77

@@ -22,8 +22,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Sequence
 
-from data_tools.batching import length_sorted_batches
-from data_tools.errors import InputError, ModelNotFoundError, UserError, model_not_found
+from turkish_clip.batching import length_sorted_batches
+from turkish_clip.errors import InputError, ModelNotFoundError, UserError, model_not_found
 
 
 log = logging.getLogger(__name__)

@@ -14,16 +14,15 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from data_tools import cache
-from data_tools.errors import InputError
-from data_tools.shards import ShardedStep, assemble_parquet
+from data_tools.shards import ShardedStep, assemble_parquet, call_naming_item
+from turkish_clip import files
+from turkish_clip.errors import InputError
 
 log = logging.getLogger(__name__)
 
 
 def translation_step(data_dir: Path, config) -> ShardedStep:
     """The ShardedStep for a `pipeline.TranslateConfig`."""
-    from data_tools.pipeline import call_naming_item
-
     schema = cache.translations_schema(config.target_lang)
     state: dict = {}
     key = config.key()
@@ -34,7 +33,7 @@ def translation_step(data_dir: Path, config) -> ShardedStep:
         path = Path(config.import_path)
         if not path.is_file():
             raise InputError(f"{path}: translations file not found; check the path")
-        key["import_sha256"] = cache.file_sha256(path)
+        key["import_sha256"] = files.file_sha256(path)
 
     def load() -> dict:
         if config.backend == "import":
@@ -89,4 +88,4 @@ def _load_import(data_dir: Path, config, state: dict) -> dict:
     texts, stats = align_translations(captions, translations, source=str(config.import_path))
     state["texts"] = texts.set_axis(captions["caption_id"])
     return {"backend": "import", "model": str(config.import_path), "target_lang": config.target_lang,
-            "source_sha256": cache.file_sha256(config.import_path), "stats": stats.to_dict()}
+            "source_sha256": files.file_sha256(config.import_path), "stats": stats.to_dict()}

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from data_tools.captions import clean_text, read_json, read_text
-from data_tools.errors import InputError
+from turkish_clip.errors import InputError
 
 log = logging.getLogger(__name__)
 

@@ -1,6 +1,7 @@
-"""`python -m distill` entry point."""
+"""`python -m distill` and the `turkish-clip-distill` command (importing `distill` sets TensorFlow up)."""
 import sys
 
-from .cli import main
+from distill.cli import main
 
-sys.exit(main())
+if __name__ == "__main__":
+    sys.exit(main())

@@ -4,9 +4,10 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 
-from data_tools.errors import UserError
+from turkish_clip.errors import UserError
 
 EXAMPLES = """examples:
   python -m distill train --data data --model dbmdz/distilbert-base-turkish-cased
@@ -50,7 +51,8 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--print-config", action="store_true", help="print the resulting config as JSON and exit")
     train.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
     evaluate = sub.add_parser("evaluate", help="metrics of a saved student on a cache (validation split by default)")
-    evaluate.add_argument("--model", default="student", help="folder written by `distill train` (default: student)")
+    evaluate.add_argument("--model", help="folder written by `distill train` (default: $TURKISH_CLIP_MODEL, else ./student, "
+                          "else the user folder's student/, as for inference.py)")
     evaluate.add_argument("--data", dest="data_dir", default="data", help="cache folder (default: data)")
     evaluate.add_argument("--split", choices=["val", "all"], default="val")
     evaluate.add_argument("--batch-size", type=int, default=64)
@@ -90,9 +92,12 @@ def main(argv: list[str] | None = None) -> int:
             print(f"validation: mse {m['mse']:.5g}  cosine {m['cosine']:.4f}  TR->EN R@1 {m['r1']:.4f}  R@5 {m['r5']:.4f}")
             print(f"wrote {result['head_path']} and {result['output_dir']}/ (history in {config.run_dir}/history.json)")
         else:
+            from turkish_clip.models import ENV_MODEL, default_student
+
             from .evaluate import evaluate_saved
 
-            print(json.dumps(evaluate_saved(args.model, args.data_dir, args.split, args.batch_size), indent=2))
+            model = args.model or os.environ.get(ENV_MODEL) or str(default_student())
+            print(json.dumps(evaluate_saved(model, args.data_dir, args.split, args.batch_size), indent=2))
     except UserError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

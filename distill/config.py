@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from data_tools.cache import atomic_path
-from data_tools.errors import UserError
+from turkish_clip.files import atomic_path
+from turkish_clip.errors import UserError
 
 DEFAULT_MODEL = "dbmdz/distilbert-base-turkish-cased"
 LOSSES = ("mse", "cosine", "contrastive", "mse+contrastive")  # see distill/losses.py

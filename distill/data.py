@@ -10,8 +10,8 @@ import numpy as np
 import pandas as pd
 import tensorflow as tf
 
-from data_tools.errors import InputError
-from evaluation.metrics import l2_normalize
+from turkish_clip.errors import InputError
+from turkish_clip.metrics import l2_normalize
 
 log = logging.getLogger(__name__)
 
@@ -150,6 +150,15 @@ def pad_batch(ids: list[np.ndarray], pad_id: int, length: int) -> dict[str, np.n
     return {"input_ids": input_ids, "attention_mask": mask}
 
 
+def pad_to_multiple(ids: list[np.ndarray], pad_id: int, multiple: int, limit: int | None = None
+                    ) -> dict[str, np.ndarray]:
+    """`pad_batch` to the batch's longest text rounded up to `multiple` (encoding without training); the rounding
+    never goes past `limit` (the encoder's position limit)."""
+    longest = max(len(x) for x in ids)
+    rounded = -(-longest // multiple) * multiple
+    return pad_batch(ids, pad_id, rounded if limit is None else max(longest, min(rounded, limit)))
+
+
 def padded_length(ids: list[np.ndarray], multiple: int, max_length: int, fixed: bool) -> int:
     if fixed:
         return max_length
@@ -237,17 +246,3 @@ def feature_dataset(features: np.ndarray, split: Split, batch_size: int, seed: i
     x_spec = tf.TensorSpec([None, features.shape[1]], tf.float32)
     dataset = tf.data.Dataset.from_generator(generate, output_signature=(x_spec, labels_spec(split.targets.shape[1], sampler)))
     return dataset.apply(tf.data.experimental.assert_cardinality(len(batches))).prefetch(2)
-
-
-def inference_batches(ids: list[np.ndarray], batch_size: int, pad_id: int = 0, pad_multiple: int = 8,
-                      max_length: int | None = None) -> Iterator:
-    """(row indices, padded batch) in length order, for encoding without training. The rounding up to a multiple
-    of pad_multiple never goes past max_length (the encoder's position limit)."""
-    lengths = np.fromiter((len(x) for x in ids), np.int64, len(ids))
-    order = np.argsort(lengths, kind="stable")
-    for start in range(0, len(order), batch_size):
-        index = order[start:start + batch_size]
-        chunk = [ids[i] for i in index]
-        longest = max(len(x) for x in chunk)
-        rounded = -(-longest // pad_multiple) * pad_multiple
-        yield index, pad_batch(chunk, pad_id, rounded if max_length is None else max(longest, min(rounded, max_length)))

@@ -1,13 +1,13 @@
 """Validation metrics of student vectors against teacher vectors: MSE, mean cosine, TR->EN retrieval R@1 and R@5.
 
-Computed by `evaluation.metrics.fidelity` (numpy only), so training's validation and `python -m evaluation` agree,
+Computed by `turkish_clip.metrics.fidelity` (numpy only), so training's validation and `python -m evaluation` agree,
 ties and duplicate English captions included.
 """
 from __future__ import annotations
 
 import numpy as np
 
-from evaluation.metrics import fidelity
+from turkish_clip.metrics import fidelity
 
 
 def metrics(student: np.ndarray, teacher: np.ndarray) -> dict[str, float]:

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
-from data_tools.cache import atomic_path, fsync_dir
-from data_tools.errors import InputError
+from turkish_clip.errors import InputError
+from turkish_clip.files import atomic_path, fsync_dir
 
 from .head import FINGERPRINT_ATTR, load_head, read_head_attrs, save_head
 from .student import Student, build_student, load_encoder, load_tokenizer

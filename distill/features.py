@@ -16,7 +16,8 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 
-from data_tools.cache import atomic_path
+from turkish_clip.batching import encode_sorted
+from turkish_clip.files import atomic_path
 
 log = logging.getLogger(__name__)
 CHUNK = 4096  # rows per resumable unit (length-sorted inside, so padding stays small)
@@ -37,7 +38,7 @@ def cached_features(path: Path, ids: list[np.ndarray], pool_fn, hidden: int, key
 
     `path` is the .npy; `path.with_suffix('.json')` its progress. Rows are in input order.
     """
-    from .data import inference_batches
+    from .data import pad_to_multiple
 
     path, meta_path = Path(path), Path(path).with_suffix(".json")
     n, chunks = len(ids), -(-len(ids) // CHUNK)
@@ -61,10 +62,13 @@ def cached_features(path: Path, ids: list[np.ndarray], pool_fn, hidden: int, key
         for c in range(meta["done"], chunks):
             start = c * CHUNK
             part = ids[start:start + CHUNK]
-            block = np.zeros((len(part), hidden), np.float32)
-            for index, batch in inference_batches(part, batch_size, pad_id=pad_id, pad_multiple=pad_multiple):
-                block[index] = pool_fn(batch)
+
+            def pool_batch(index: np.ndarray, part=part) -> np.ndarray:
+                pooled = pool_fn(pad_to_multiple([part[i] for i in index], pad_id, pad_multiple))  # [b, hidden]
                 bar.update(len(index))
+                return pooled
+
+            block = encode_sorted([len(x) for x in part], pool_batch, hidden, batch_size=batch_size)  # [rows, hidden]
             out[start:start + len(part)] = block.astype(dtype)
             out.flush()  # rows on disk before the progress file says so
             meta["done"] = c + 1

@@ -17,8 +17,8 @@ from pathlib import Path
 import numpy as np
 import tf_keras
 
-from data_tools.cache import atomic_path
-from data_tools.errors import InputError
+from turkish_clip.files import atomic_path
+from turkish_clip.errors import InputError
 
 MODEL_CLASSES = ("Sequential", "Functional", "Model")  # Keras 2.6 / tf-keras / Keras 3 names of the container
 LAYER_CLASSES = ("InputLayer", "Dense")

@@ -4,7 +4,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from data_tools.cache import atomic_path
+from turkish_clip.files import atomic_path
 
 
 def save_history(run_dir: str | Path, history: list[dict]) -> tuple[Path, Path]:

@@ -9,7 +9,8 @@ from pathlib import Path
 import numpy as np
 
 from data_tools import cache
-from data_tools.errors import UserError
+from turkish_clip.errors import UserError
+from turkish_clip.files import file_sha256
 
 log = logging.getLogger(__name__)
 TRAINING_IMAGE_IDS = "training_image_ids.npy"  # sorted unique COCO image ids of the training split (int64)
@@ -33,7 +34,7 @@ def cache_provenance(data_dir: str | Path, manifest: dict | None = None) -> dict
         record = {k: info.get(k) for k in fields}
         path = data_dir / _FILES[step] if step in _FILES else None
         if path is not None and path.is_file():
-            record["sha256"] = cache.file_sha256(path)
+            record["sha256"] = file_sha256(path)
         out[step] = record
     return out
 

@@ -6,8 +6,8 @@ import json
 import logging
 from pathlib import Path
 
-from data_tools.cache import atomic_path
-from data_tools.errors import UserError
+from turkish_clip.files import atomic_path
+from turkish_clip.errors import UserError
 
 from .config import TrainConfig
 

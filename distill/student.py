@@ -8,7 +8,8 @@ import numpy as np
 import tensorflow as tf
 import tf_keras
 
-from data_tools.errors import model_not_found, looks_like_local_path
+from turkish_clip.batching import encode_sorted
+from turkish_clip.errors import looks_like_local_path, model_not_found
 
 from .head import build_head
 from .pooling import mean_pool
@@ -121,13 +122,17 @@ class Student(tf_keras.Model):
 
     @property
     def hidden_size(self) -> int:
-        return int(self.encoder.config.hidden_size if hasattr(self.encoder.config, "hidden_size") else self.encoder.config.dim)
+        return hidden_size(self.encoder.config)
+
+
+def hidden_size(config) -> int:
+    """Width of an encoder's token states: `hidden_size` (BERT family), or `dim` (DistilBERT's own name)."""
+    return int(getattr(config, "hidden_size", None) or config.dim)
 
 
 def build_student(encoder, output_dim: int, head: tf_keras.Model | None = None) -> Student:
     """Wrap an encoder with a new (or given) head; builds all weights with one dummy batch."""
-    hidden = int(getattr(encoder.config, "hidden_size", None) or encoder.config.dim)
-    student = Student(encoder, head if head is not None else build_head(hidden, output_dim))
+    student = Student(encoder, head if head is not None else build_head(hidden_size(encoder.config), output_dim))
     dummy = {"input_ids": tf.ones((1, 4), tf.int32), "attention_mask": tf.ones((1, 4), tf.int32)}
     student(dummy)
     return student
@@ -135,15 +140,17 @@ def build_student(encoder, output_dim: int, head: tf_keras.Model | None = None) 
 
 def encode_ids(student: Student, ids: list[np.ndarray], batch_size: int = 64, pad_id: int = 0,
                pad_multiple: int = 8) -> np.ndarray:
-    """Student vectors [n, dim] float32 of tokenised texts, input order kept, batches of similar length (padding
-    capped at the encoder's position limit)."""
-    from .data import inference_batches
+    """Student vectors [n, dim] float32 (unnormalised) of tokenised texts, input order kept, batches of similar
+    length, each padded to its longest text rounded up to `pad_multiple` but never past the encoder's position
+    limit (a table of 514 positions must not get 520-long batches on a GPU)."""
+    from .data import pad_to_multiple
 
-    out = np.zeros((len(ids), student.head.output_shape[-1]), np.float32)
     limit = int(getattr(student.encoder.config, "max_position_embeddings", 0)) or None
-    for index, batch in inference_batches(ids, batch_size, pad_id=pad_id, pad_multiple=pad_multiple, max_length=limit):
-        out[index] = student.infer(batch).numpy()
-    return out
+
+    def encode_batch(index: np.ndarray) -> np.ndarray:
+        return student.infer(pad_to_multiple([ids[i] for i in index], pad_id, pad_multiple, limit)).numpy()
+
+    return encode_sorted([len(x) for x in ids], encode_batch, int(student.head.output_shape[-1]), batch_size=batch_size)
 
 
 def encode(student: Student, tokenizer, texts: list[str], max_length: int = 64, batch_size: int = 64) -> np.ndarray:

@@ -22,7 +22,7 @@ import tensorflow as tf
 import tf_keras
 
 from data_tools.cache import read_manifest
-from data_tools.errors import UserError
+from turkish_clip.errors import UserError
 
 from .config import StageConfig, TrainConfig
 from . import ridge

@@ -11,8 +11,8 @@ import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from data_tools.errors import InputError
-from data_tools.images import iter_image_files
+from turkish_clip.errors import InputError
+from turkish_clip.images import iter_image_files
 from evaluation.datasets import SHOWN_MISSING, numbered_lines
 
 log = logging.getLogger(__name__)

@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
-from data_tools.errors import InputError, UserError
+from turkish_clip.errors import InputError, UserError
 from turkish_clip.models import DEFAULT_CLIP, ENV_CLIP, ENV_HEAD, ENV_MODEL, MONATIS_ENCODER
 
 log = logging.getLogger("evaluation")
@@ -183,9 +183,9 @@ def _previous(out: Path) -> dict:
 
 def run(args) -> str:
     """Load the set (fast errors first), then the models; evaluate, write the report, return the table."""
-    import inference
     from evaluation.report import markdown_tables, write_report
     from evaluation.run import evaluate_retrieval, evaluate_zero_shot, merge
+    from inference_api.api import TurkishCLIP
 
     out = Path(args.out)
     cache = Path(args.cache) if args.cache else out / "cache"
@@ -197,11 +197,11 @@ def run(args) -> str:
     else:
         dataset, turkish, english = load_zero_shot_set(args, cache)
         if args.template:
-            from turkish_clip.zeroshot import check_templates
+            from inference_api.zeroshot import check_templates
 
             check_templates(args.template)  # "bir {} {x}" or "{} {": one line naming the template
-    model = inference.TurkishCLIP(args.model, args.head, args.clip, device=args.device, batch_size=args.batch_size,
-                                  image_batch_size=args.image_batch_size, force=args.force)
+    model = TurkishCLIP(args.model, args.head, args.clip, device=args.device, batch_size=args.batch_size,
+                        image_batch_size=args.image_batch_size, force=args.force)
     model.check_models()
     progress = not args.no_progress
     if args.command == "retrieval":
@@ -218,6 +218,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
+    from turkish_clip.runtime import setup_tensorflow
+
+    setup_tensorflow(verbose=args.verbose)  # -v also shows TF's start-up logs (TF loads later, with the models)
     if not args.verbose:  # transformers' load chatter
         os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
     try:

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Callable, Iterable
 
 from data_tools.captions import clean_text, read_text
-from data_tools.errors import InputError
+from turkish_clip.errors import InputError
 
 log = logging.getLogger(__name__)
 

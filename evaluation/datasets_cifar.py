@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from data_tools.errors import InputError
+from turkish_clip.errors import InputError
 from evaluation.classification import ClassificationSet, load_image_folder
 from evaluation.labels import class_names
 

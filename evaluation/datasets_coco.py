@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from data_tools.captions import clean_text, read_json
-from data_tools.errors import InputError
+from turkish_clip.errors import InputError
 from data_tools.translation_import import read_translations
 from evaluation.datasets import (RetrievalSet, caption_or_error, finish, group_by_image, numbered_lines,
                                  resolve)

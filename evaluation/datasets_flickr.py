@@ -11,7 +11,7 @@ import re
 from pathlib import Path
 
 from data_tools.captions import clean_text
-from data_tools.errors import InputError
+from turkish_clip.errors import InputError
 from evaluation.datasets import (RetrievalSet, attach_english, caption_or_error, finish, group_by_image,
                                  numbered_lines, resolve)
 from evaluation.datasets_coco import karpathy_images

@@ -9,7 +9,7 @@ import json
 import logging
 from pathlib import Path
 
-from data_tools.errors import InputError
+from turkish_clip.errors import InputError
 from evaluation.datasets import RetrievalSet, caption_or_error, finish, group_by_image, numbered_lines, resolve
 
 log = logging.getLogger(__name__)

@@ -8,9 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from turkish_clip.models import REPO
-
-DEMO_IMAGES = REPO / "demo" / "images"
+from inference_api.api import DEMO_IMAGES
 # (image, Turkish caption, English caption); written by hand, two captions per image
 DEMO_CAPTIONS = [
     ("astronaut.jpg", "Uzay giysisi içinde gülümseyen bir astronot.", "An astronaut smiling in a space suit."),

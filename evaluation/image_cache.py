@@ -2,7 +2,7 @@
 
 Same rules as the data_tools cache: fixed row-range shards written atomically under work/ (a killed run resumes
 where it stopped), assembled streaming into one .npy (memory: about one shard), and a key that must match to
-reuse anything: the CLIP model (`turkish_clip.search.model_key`) and every image's path, size and mtime.
+reuse anything: the CLIP model (`inference_api.search.model_key`) and every image's path, size and mtime.
 """
 from __future__ import annotations
 
@@ -17,8 +17,9 @@ from typing import Sequence
 import numpy as np
 from tqdm.auto import tqdm
 
-from data_tools import cache
-from data_tools.shards import DamagedShardError, assemble_npy, folder_lock, plan_shards, shard_rows
+from data_tools.shards import DamagedShardError, assemble_npy, plan_shards, shard_rows
+from turkish_clip import files
+from turkish_clip.files import folder_lock
 
 log = logging.getLogger(__name__)
 FORMAT = {"format": "turkish-clip-image-embeddings", "version": 1}
@@ -58,7 +59,7 @@ def _load_finished(folder: Path, key: dict) -> np.ndarray | None:
     meta_path, vectors_path = folder / META, folder / VECTORS
     if not (meta_path.is_file() and vectors_path.is_file()):
         return None
-    meta = cache.read_json_file(meta_path)
+    meta = files.read_json_file(meta_path)
     if meta.get("key") != key:
         log.info("%s was made from other images or another model: recomputing", folder)
         return None
@@ -85,9 +86,9 @@ def embed_images(paths: Sequence[Path], encoder, root: Path | str, name: str, *,
                  batch_size: int | None = None, progress: bool = True) -> ImageEmbeddings:
     """CLIP image vectors of `paths` in order, reusing finished shards or a finished file under `root`.
 
-    encoder: a `turkish_clip.image_encoder.ImageEncoder`; an unreadable image raises InputError naming it.
+    encoder: a `inference_api.image_encoder.ImageEncoder`; an unreadable image raises InputError naming it.
     """
-    from turkish_clip.search import model_key
+    from inference_api.search import model_key
 
     paths = [Path(p) for p in paths]
     key = images_key(paths, model_key(encoder))
@@ -106,15 +107,15 @@ def _embed_locked(paths, encoder, folder, name, key, shard_size, batch_size, pro
         return ImageEmbeddings(done, folder, {"embedded": 0, "reused": len(paths)})
     work = folder / WORK
     work.mkdir(parents=True, exist_ok=True)
-    cache.remove_stale_tmp(work)
+    files.remove_stale_tmp(work)
     state_path = work / "state.json"
-    state = cache.read_json_file(state_path) if state_path.is_file() else None
+    state = files.read_json_file(state_path) if state_path.is_file() else None
     if state is None or state.get("key") != key:
         if state is not None:
             shutil.rmtree(work)
             work.mkdir(parents=True)
         state = {"key": key, "shard_size": shard_size}
-        cache.write_json_atomic(state_path, state)
+        files.write_json_atomic(state_path, state)
     shards = plan_shards(len(paths), state["shard_size"])
     shard_path = {s.index: work / f"{s.name}.npy" for s in shards}
     todo = [s for s in shards if not _shard_done(shard_path[s.index], s.rows)]
@@ -128,10 +129,10 @@ def _embed_locked(paths, encoder, folder, name, key, shard_size, batch_size, pro
                 stop = min(start + size, shard.stop)
                 out[start - shard.start:stop - shard.start] = encoder.encode(paths[start:stop])  # [b, dim], unit
                 bar.update(stop - start)
-            cache.write_npy_atomic(shard_path[shard.index], out)
-    with cache.atomic_path(folder / VECTORS) as tmp:
+            files.write_npy_atomic(shard_path[shard.index], out)
+    with files.atomic_path(folder / VECTORS) as tmp:
         assemble_npy([shard_path[s.index] for s in shards], tmp, "float32")
-    cache.write_json_atomic(folder / META, {**FORMAT, "key": key, "name": name,
+    files.write_json_atomic(folder / META, {**FORMAT, "key": key, "name": name,
                                             "paths": [str(p) for p in paths]})
     shutil.rmtree(work)
     log.info("image embeddings of %s: %d embedded, %d reused, in %s", name, len(paths) - reused, reused, folder)

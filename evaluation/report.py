@@ -19,7 +19,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from evaluation.metrics import (confusion_matrix, recall_at_k, recall_curve, retrieval_ranks, zero_shot_accuracy,
+from turkish_clip.metrics import (confusion_matrix, recall_at_k, recall_curve, retrieval_ranks, zero_shot_accuracy,
                                 zero_shot_predict)
 
 log = logging.getLogger(__name__)

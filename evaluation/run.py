@@ -17,10 +17,10 @@ from tqdm.auto import tqdm
 from evaluation.classification import ClassificationSet
 from evaluation.datasets import RetrievalSet
 from evaluation.image_cache import SHARD_SIZE, embed_images
-from evaluation.labels import templates
-from evaluation.metrics import fidelity
+from inference_api.prompts import templates
+from turkish_clip.metrics import fidelity
 from evaluation.report import retrieval_entry, zero_shot_entry
-from turkish_clip.zeroshot import label_vectors
+from inference_api.zeroshot import label_vectors
 
 log = logging.getLogger(__name__)
 TEXT_CHUNK = 2048  # texts per progress-bar step (each chunk is still length-batched inside the encoder)
@@ -92,7 +92,7 @@ def evaluate_retrieval(dataset: RetrievalSet, model, clip_teacher=None, cache_di
                        ) -> dict:
     """Text↔image Recall@K of the three baselines on one set, plus fidelity when English is row-aligned.
 
-    model: an `inference.TurkishCLIP` (or anything with `.image` = ImageEncoder and `.text.encode` / encode_text);
+    model: an `inference_api.api.TurkishCLIP` (or anything with `.image` = ImageEncoder and `.text.encode` / encode_text);
     clip_teacher: CLIP's text tower (`data_tools.teacher.Teacher`), default: the one inside `model.image`.
     Returns {"retrieval": {name: ...}, "fidelity": {name: ...}?} in the `evaluation.report` schema.
     """
@@ -125,7 +125,7 @@ def evaluate_zero_shot(dataset: ClassificationSet, model, clip_teacher=None,
                        templates_en: Sequence[str] | None = None, ks: Sequence[int] = (1, 5),
                        progress: bool = True, shard_size: int | None = None) -> dict:
     """Top-1/top-5 zero-shot accuracy of the three baselines, prompts averaged CLIP-style by the function that
-    `inference.py classify` uses (`turkish_clip.zeroshot.label_vectors`): the evaluated classifier is the shipped one.
+    `inference.py classify` uses (`inference_api.zeroshot.label_vectors`): the evaluated classifier is the shipped one.
 
     names_tr: Turkish class names in label order (default: dataset.classes); names_en: English names for the
     upper bound (none: no "clip_en" row). Templates default to the shipped Turkish / English lists.
@@ -138,7 +138,7 @@ def evaluate_zero_shot(dataset: ClassificationSet, model, clip_teacher=None,
     templates_en = list(templates_en) if templates_en else templates("en")
     images = _image_vectors(dataset.image_paths, model, cache_dir, dataset.name, progress, shard_size)
     teacher = clip_teacher if clip_teacher is not None else clip_text_teacher(model)
-    # the prompt ensemble of `inference.py classify` (turkish_clip.zeroshot.label_vectors), for every row
+    # the prompt ensemble of `inference.py classify` (inference_api.zeroshot.label_vectors), for every row
     student = label_vectors(lambda t: encode_student(model, t, progress, "student (Turkish prompts)"),
                             names_tr, templates_tr)
     clip_tr = label_vectors(lambda t: encode_clip(teacher, t, progress, "CLIP text (Turkish prompts)"),

@@ -10,12 +10,12 @@ from pathlib import Path
 
 import pytest
 
+from turkish_clip.runtime import setup_tensorflow
+
 # Never touch the network, and keep TF quiet and on tf-keras (transformers' TF models need it).
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
-os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+setup_tensorflow()
 
 REPO = Path(__file__).resolve().parent.parent
 SAMPLES = REPO / "tests" / "samples"

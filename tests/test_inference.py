@@ -10,9 +10,10 @@ import numpy as np
 import pytest
 
 import inference
-from data_tools.errors import InputError
+from inference_api import api
+from tests.conftest import REPO
+from turkish_clip.errors import InputError
 
-REPO = inference.REPO
 DEMO = sorted(inference.DEMO_IMAGES.glob("*.jpg"))
 
 
@@ -23,7 +24,7 @@ def tiny_env(monkeypatch, tiny_student_dir, tiny_clip512_pt, tmp_path):
     monkeypatch.setenv("TURKISH_CLIP_CLIP", str(tiny_clip512_pt))
     monkeypatch.setenv("TURKISH_CLIP_CACHE", str(tmp_path / "cache"))
     monkeypatch.delenv("TURKISH_CLIP_HEAD", raising=False)
-    monkeypatch.setattr(inference, "_default", None)
+    monkeypatch.setattr(api, "_default", None)
 
 
 @pytest.fixture(scope="module")
@@ -120,10 +121,15 @@ def test_offline_without_models_prints_one_line_and_exits_2(tmp_path, tiny_stude
     assert missing.returncode == 2 and missing.stdout == ""
     assert len(missing.stderr.strip().splitlines()) == 1
     assert all(s in missing.stderr for s in ("nothing", "TURKISH_CLIP_MODEL", "--model", "make smoke"))
-    if not (REPO / "student" / "student.json").exists():  # nothing trained in the checkout: the default is missing
-        default = _run({}, "search", "--images", str(REPO / "demo" / "images"), "--query", "kedi", cwd=tmp_path)
-        assert default.returncode == 2 and len(default.stderr.strip().splitlines()) == 1
-        assert "no Turkish text model found" in default.stderr and "make smoke" in default.stderr
+    home = {"TURKISH_CLIP_HOME": str(tmp_path / "home")}  # no student in the working folder nor the user folder
+    default = _run(home, "search", "--images", str(REPO / "demo" / "images"), "--query", "kedi", cwd=tmp_path)
+    assert default.returncode == 2 and len(default.stderr.strip().splitlines()) == 1
+    assert "no Turkish text model found" in default.stderr and "make smoke" in default.stderr
     no_clip = _run({"TURKISH_CLIP_MODEL": str(tiny_student_dir), "CLIP_CACHE": str(tmp_path)}, cwd=tmp_path)
     assert no_clip.returncode == 2 and len(no_clip.stderr.strip().splitlines()) == 1
     assert all(s in no_clip.stderr for s in ("ViT-B/32", "--clip / TURKISH_CLIP_CLIP", "make smoke"))
+
+
+def test_public_names_come_from_the_inference_layer():
+    assert inference.TurkishCLIP is api.TurkishCLIP and inference.encode_text is api.encode_text
+    assert inference.encode_image is api.encode_image and inference.DEMO_IMAGES == REPO / "demo" / "images"

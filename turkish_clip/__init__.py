@@ -1,16 +1,10 @@
-"""Turkish CLIP at inference time: the distilled Turkish text encoder next to CLIP's own image encoder.
+"""The core of turkish-clip: what every other package builds on, importing none of them.
 
-Modules: `models` (where the models are: flags, env vars, defaults), `text_encoder`, `image_encoder`,
-`zeroshot` (prompt ensembles, CLIP-scaled probabilities), `search` (cached folder index), `contact_sheet`
-(HTML of the top matches) and `smoke` (the whole pipeline on tiny untrained models). The public entry point is
-the top-level `inference.py`. Importing this package is cheap: torch and TensorFlow load only when a model does.
+Modules: `errors` (one-line user errors), `files` (atomic writes, folder locks), `images` (image loading and
+CLIP preprocessing without torchvision), `clip_package` + `clip_towers` (loading CLIP), `metrics` (retrieval,
+zero-shot and fidelity numbers, numpy only), `batching` (the one length-sorted batching/encode loop), `models`
+(where the models are: flags, environment variables, the current folder, ~/.cache/turkish-clip) and `runtime`
+(TensorFlow set-up). Importing the package is cheap and has no side effects.
 """
-import os
-
-# transformers' TF models need tf-keras, which must be chosen before TensorFlow is first imported.
-os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-
 __all__ = ["__version__"]
 __version__ = "0.1.0"

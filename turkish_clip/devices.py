@@ -7,7 +7,7 @@ import logging
 import re
 import sys
 
-from data_tools.errors import UserError
+from turkish_clip.errors import UserError
 
 log = logging.getLogger(__name__)
 GPU_HINT = "install TensorFlow's CUDA build: pip install -r requirements-gpu.txt (tensorflow[and-cuda])"

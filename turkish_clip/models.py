@@ -1,7 +1,17 @@
-"""Where the models are: flags, then environment variables, then the defaults training writes.
+"""Where the models are, the same for every tool (inference.py, `python -m evaluation`, `python -m distill evaluate`):
 
-Only paths are checked here (nothing heavy is imported), so a missing model is reported in one line before
-torch or TensorFlow load. `TextModelSpec` says which of the two supported text formats was found.
+1. the flag (--model, --head, --clip),
+2. the environment variable (TURKISH_CLIP_MODEL, TURKISH_CLIP_HEAD, TURKISH_CLIP_CLIP),
+3. the current folder (./student: what `python -m distill train` writes),
+4. the user folder: $TURKISH_CLIP_HOME, else ~/.cache/turkish-clip (student/).
+A student folder uses its own clip_head.h5 (only --head replaces it, with a warning when it differs); a Hugging
+Face encoder needs its head named (--head or TURKISH_CLIP_HEAD): a clip_head.h5 lying in a folder may belong to any
+encoder and is never paired automatically.
+CLIP's default, the OpenAI name ViT-B/32, is cached by `turkish_clip.clip_towers` in $CLIP_CACHE or ~/.cache/clip.
+
+Nothing depends on where the code is installed. Only paths are checked here (nothing heavy is imported), so a
+missing model is reported in one line before torch or TensorFlow load. `TextModelSpec` says which of the two
+supported text formats was found.
 """
 from __future__ import annotations
 
@@ -10,7 +20,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from data_tools.errors import ModelNotFoundError, UserError, looks_like_local_path
+from turkish_clip.errors import ModelNotFoundError, UserError, looks_like_local_path
 
 ENV_MODEL = "TURKISH_CLIP_MODEL"  # trained student folder, or a Hugging Face encoder id/folder (monatis style)
 ENV_HEAD = "TURKISH_CLIP_HEAD"  # clip_head.h5 (Dense 768 -> 512)
@@ -20,7 +30,7 @@ DEFAULT_STUDENT = "student"  # distill.config.TrainConfig.output_dir
 DEFAULT_HEAD = "clip_head.h5"  # distill.config.TrainConfig.head_path
 STUDENT_JSON = "student.json"  # distill.export.STUDENT_JSON
 MONATIS_ENCODER = "mys/distilbert-base-turkish-cased-clip"
-REPO = Path(__file__).resolve().parent.parent
+ENV_HOME = "TURKISH_CLIP_HOME"  # the user folder (default ~/.cache/turkish-clip)
 log = logging.getLogger(__name__)
 SMOKE_HINT = "to check the installation without the real models, run `make smoke` (tiny untrained models)"
 POINT_HINT = (f"point to one with --model / {ENV_MODEL} (a trained student folder, or a Hugging Face encoder id/"
@@ -37,9 +47,15 @@ class TextModelSpec:
     force: bool = False  # load a head whose encoder fingerprint disagrees (a warning instead of an error)
 
 
-def _search_dirs() -> list[Path]:
-    cwd = Path.cwd().resolve()
-    return [cwd] if cwd == REPO else [cwd, REPO]
+def user_dir() -> Path:
+    """$TURKISH_CLIP_HOME, else ~/.cache/turkish-clip: models for every folder you work in."""
+    return Path(os.environ.get(ENV_HOME) or Path.home() / ".cache" / "turkish-clip").expanduser()
+
+
+def search_dirs() -> list[Path]:
+    """Where default models are looked for, in order: the current folder, then the user folder."""
+    cwd, user = Path.cwd().resolve(), user_dir().resolve()
+    return [cwd] if cwd == user else [cwd, user]
 
 
 def _existing_head(head: str, what: str) -> str:
@@ -67,7 +83,7 @@ def _pair_head(head: str | None) -> str:
         return _existing_head(head, f"--head / {ENV_HEAD}")
     if os.environ.get(ENV_HEAD):
         return _existing_head(os.environ[ENV_HEAD], f"--head / {ENV_HEAD}")
-    found = [str(d / DEFAULT_HEAD) for d in _search_dirs() if (d / DEFAULT_HEAD).is_file()]
+    found = [str(d / DEFAULT_HEAD) for d in search_dirs() if (d / DEFAULT_HEAD).is_file()]
     also = (f" ({found[0]} exists but is not used automatically: it may belong to another encoder; pass it "
             f"explicitly if it is this encoder's)") if found else ""
     raise ModelNotFoundError(f"a Hugging Face encoder needs its projection head; pass it with --head / "
@@ -75,17 +91,17 @@ def _pair_head(head: str | None) -> str:
 
 
 def resolve_text_model(model: str | None = None, head: str | None = None, force: bool = False) -> TextModelSpec:
-    """The text model to load: --model, else $TURKISH_CLIP_MODEL, else ./student (then the repo's student/).
+    """The text model to load: --model, else $TURKISH_CLIP_MODEL, else ./student, else the user folder's student/.
 
     A student folder comes with its own head (only an explicit `head` replaces it); an encoder id/folder needs
     `head` or $TURKISH_CLIP_HEAD. force: load a head whose encoder fingerprint disagrees (warning, not error)."""
     model = model or os.environ.get(ENV_MODEL) or None
     if model is None:
-        for folder in _search_dirs():
+        for folder in search_dirs():
             if (folder / DEFAULT_STUDENT / STUDENT_JSON).is_file():
                 student = folder / DEFAULT_STUDENT
                 return TextModelSpec("student", str(student), _student_head(head, student), force)
-        looked = " or ".join(str(d / DEFAULT_STUDENT / STUDENT_JSON) for d in _search_dirs())
+        looked = " or ".join(str(d / DEFAULT_STUDENT / STUDENT_JSON) for d in search_dirs())
         raise ModelNotFoundError(f"no Turkish text model found: no {looked} and {ENV_MODEL} is not set; train one "
                                  f"with `python -m distill train`, or {POINT_HINT}; {SMOKE_HINT}")
     path = Path(model).expanduser()
@@ -101,6 +117,15 @@ def resolve_text_model(model: str | None = None, head: str | None = None, force:
     if looks_like_local_path(model):
         raise ModelNotFoundError(f"text model folder {path} does not exist; {POINT_HINT}; {SMOKE_HINT}")
     return TextModelSpec("pair", model, _pair_head(head), force)  # a hub id: loaded from the HF cache or downloaded
+
+
+def default_student() -> Path:
+    """The trained student folder found by the search order (current folder, user folder); the current folder's
+    ./student (not an error here) when none holds one, so the loader names the path it looked at."""
+    for folder in search_dirs():
+        if (folder / DEFAULT_STUDENT / STUDENT_JSON).is_file():
+            return folder / DEFAULT_STUDENT
+    return Path(DEFAULT_STUDENT)
 
 
 def resolve_clip(clip: str | None = None) -> str:

@@ -10,8 +10,8 @@ import time
 
 import numpy as np
 
-from data_tools.errors import UserError
-from evaluation.metrics import fidelity
+from turkish_clip.errors import UserError
+from turkish_clip.metrics import fidelity
 
 log = logging.getLogger(__name__)
 INSTALL = "pip install -r bench/requirements-evidence.txt"

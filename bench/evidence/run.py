@@ -26,7 +26,7 @@ from pathlib import Path  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from data_tools.errors import UserError  # noqa: E402
+from turkish_clip.errors import UserError  # noqa: E402
 
 from . import data, peers, report  # noqa: E402
 
@@ -38,7 +38,7 @@ LASER_TEST = SHARED / "data/tatoeba/eng-tur.laser-test.tsv"
 COCO = SHARED / "data/coco/captions_val2017.json.gz"
 E5 = SHARED / "models/multilingual-e5-small-trimmed"
 QUICK = {"max_pairs": 1200, "test_pool": 200, "coco": 300, "caption_check": 100}
-FULL_MAX_PAIRS = 0  # all Tatoeba pairs: the one-pass stage 1 sees every one of them
+FULL_MAX_PAIRS = 40_000  # teacher-embedded pairs of the full run (the time budget covers one pass over them in stage 1)
 FULL_COCO = 10_000  # English-only COCO captions trained on their English side (captions are the product's domain)
 CAPTION_CHECK = 1_000  # held-out COCO val2017 images for the caption-domain check
 
@@ -162,7 +162,14 @@ def run(args) -> int:
 
     config = evidence_config(str(data_dir), str(E5), str(work), args.quick, args.seed)
     config = config.override((["include_english=false"] if args.no_english else []) + args.set)
+    keep = Path(config.run_dir) / "features"  # keyed by texts, model and max_length: reused only when they match
+    if keep.is_dir():
+        shutil.rmtree(work / "features-kept", ignore_errors=True)
+        keep.rename(work / "features-kept")
     shutil.rmtree(config.run_dir, ignore_errors=True)  # our own work folder: a fresh run each time
+    if (work / "features-kept").is_dir():
+        Path(config.run_dir).mkdir(parents=True)
+        (work / "features-kept").rename(keep)
     trained = distil(config, test_tr, test_teacher, captions, clock)
     student_test = {k: v for k, v in trained["test"].items() if isinstance(v, dict)}
     results = {

@@ -26,15 +26,14 @@ PLANNED = ["loss=mse+contrastive", "contrastive_weight=0.3", "temperature=0.05",
 VARIANTS = {  # most informative first: a cut-short sweep still answers the main questions
     "planned: mse + 0.3 InfoNCE, t 0.05, 4096 negatives": [],
     "mse only": ["loss=mse"],
-    "weight 1.0": ["contrastive_weight=1.0"],
     "weight 0.1": ["contrastive_weight=0.1"],
-    "no extra negatives": ["contrastive_negatives=0"],
-    "temperature 0.1": ["temperature=0.1"],
-    "stage 2 lr 1e-4": ["stage2.learning_rate=1e-4"],
-    "batch 64 (same examples: half the steps)": ["stage2.batch_size=64", "HALF_STEPS"],
     "stage 1 only: adam, 2 epochs over the features, lr 2e-2": ["stage1.solver=adam", "stage1.epochs=2",
                                                                "stage1.learning_rate=0.02", "stage2.epochs=0"],
-    "stage 1 only: ridge": ["stage2.epochs=0"],
+    "no extra negatives": ["contrastive_negatives=0"],
+    "temperature 0.1": ["temperature=0.1"],
+    "weight 1.0": ["contrastive_weight=1.0"],
+    "stage 2 lr 1e-4": ["stage2.learning_rate=1e-4"],
+    "batch 64 (same examples: half the steps)": ["stage2.batch_size=64", "HALF_STEPS"],
 }
 
 
@@ -45,6 +44,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--max-pairs", type=int, default=10_000)
     p.add_argument("--coco", type=int, default=2_000)
     p.add_argument("--only", action="append", help="run only variants whose name contains this text")
+    p.add_argument("--redo", action="store_true", help="run variants already in the results file again")
     p.add_argument("--work", default=str(REPO / "runs/evidence-sweep"))
     p.add_argument("--out", default=str(REPO / "bench/results/evidence_sweep"))
     args = p.parse_args(argv)
@@ -67,7 +67,7 @@ def main(argv: list[str] | None = None) -> int:
     rows = json.loads(out_path.read_text()) if out_path.is_file() else {}
     shared_features = work / "features"
     for name, sets in VARIANTS.items():
-        if args.only and not any(o in name for o in args.only):
+        if (args.only and not any(o in name for o in args.only)) or (name in rows and not args.redo):
             continue
         steps = args.steps // 2 if "HALF_STEPS" in sets else args.steps
         config = evidence_config(str(data_dir), str(E5), str(work / "v"), quick=False).override(

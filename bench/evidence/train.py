@@ -13,7 +13,7 @@ import distill  # noqa: F401  (tf-keras before TensorFlow)
 from distill.config import StageConfig, TrainConfig
 from distill.student import encode
 from distill.train import Trainer
-from evaluation.metrics import fidelity
+from turkish_clip.metrics import fidelity
 
 log = logging.getLogger(__name__)
 

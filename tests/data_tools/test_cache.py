@@ -10,7 +10,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from data_tools import cache
-from data_tools.errors import InputError
+from turkish_clip import files
+from turkish_clip.errors import InputError
 
 TEACHER = {"kind": "openai-clip", "model": "ViT-B/32", "versions": {"torch": "x"}}
 TRANSLATION = {"backend": "marian", "model": "Helsinki-NLP/opus-mt-tc-big-en-tr"}
@@ -60,40 +61,9 @@ def test_write_captions_streams_chunks(tmp_path):
     chunks = (pa.table({"caption_id": [i, i + 1], "image_id": [None, 3], "split": ["a", "b"], "en": ["x", "y"]})
               for i in range(0, 6, 2))
     info = cache.write_captions(tmp_path, chunks, {"sources": ["s"]})
-    assert info["count"] == 6 and info["sha256"] == cache.file_sha256(tmp_path / "captions.parquet")
+    assert info["count"] == 6 and info["sha256"] == files.file_sha256(tmp_path / "captions.parquet")
     table = cache.load_table(tmp_path)
     assert table["caption_id"].tolist() == list(range(6)) and table["image_id"].tolist()[:2] == [-1, 3]
-
-
-def test_atomic_path_leaves_old_file_on_error(tmp_path):
-    target = tmp_path / "f.json"
-    cache.write_json_atomic(target, {"a": 1})
-    with pytest.raises(RuntimeError):
-        with cache.atomic_path(target) as tmp:
-            tmp.write_text("half")
-            raise RuntimeError("killed")
-    assert json.loads(target.read_text()) == {"a": 1} and list(tmp_path.iterdir()) == [target]
-
-
-def test_remove_stale_tmp(tmp_path):
-    (tmp_path / ".teacher.tmp-999999999.npy").write_bytes(b"x")  # no such process: left by a killed run
-    (tmp_path / "keep.npy").write_bytes(b"x")
-    assert cache.remove_stale_tmp(tmp_path) == 1 and [p.name for p in tmp_path.iterdir()] == ["keep.npy"]
-
-
-def test_remove_stale_tmp_spares_a_file_another_live_process_is_writing(tmp_path):
-    import subprocess
-    import sys
-
-    writer = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
-    try:
-        live = tmp_path / f".teacher.tmp-{writer.pid}.npy"
-        live.write_bytes(b"being written")
-        assert cache.remove_stale_tmp(tmp_path) == 0 and live.exists()
-    finally:
-        writer.kill()
-        writer.wait()
-    assert cache.remove_stale_tmp(tmp_path) == 1 and not live.exists()
 
 
 def _error(fn, *args, **kwargs) -> str:
@@ -179,7 +149,7 @@ class Killed(BaseException):
 @pytest.mark.parametrize("kill_at", ["after the captions replace", "in the manifest write after it"])
 def test_captions_rewrite_killed_midway_leaves_no_stale_pairing(dataset, monkeypatch, kill_at):
     data_dir, table, _ = dataset
-    real_replace, real_write = cache.os.replace, cache.write_manifest
+    real_replace, real_write = files.os.replace, cache.write_manifest
 
     def replace(src, dst):
         real_replace(src, dst)
@@ -192,7 +162,7 @@ def test_captions_rewrite_killed_midway_leaves_no_stale_pairing(dataset, monkeyp
             raise Killed  # the entry was dropped, the file replaced, and the new entry never lands
         real_write(folder, manifest)
 
-    monkeypatch.setattr(cache.os, "replace", replace)
+    monkeypatch.setattr(files.os, "replace", replace)
     monkeypatch.setattr(cache, "write_manifest", write_manifest)
     shuffled = table.assign(en=table["en"].iloc[::-1].to_numpy())  # same row count, rows no longer line up
     with pytest.raises(Killed):
@@ -207,14 +177,14 @@ def test_captions_rewrite_killed_midway_leaves_no_stale_pairing(dataset, monkeyp
 
 def test_write_dataset_killed_before_its_manifest_leaves_no_old_entries(dataset, monkeypatch):
     data_dir, table, vectors = dataset
-    real_replace = cache.os.replace
+    real_replace = files.os.replace
 
     def replace(src, dst):
         real_replace(src, dst)
         if str(dst).endswith(cache.TEACHER):
             raise Killed  # new vectors on disk, their manifest entry never written
 
-    monkeypatch.setattr(cache.os, "replace", replace)
+    monkeypatch.setattr(files.os, "replace", replace)
     with pytest.raises(Killed):
         cache.write_dataset(data_dir, table.assign(tr="başka"), -vectors, teacher_info={**TEACHER, "model": "other"},
                             translation_info=TRANSLATION)

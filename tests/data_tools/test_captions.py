@@ -14,7 +14,7 @@ import pytest
 
 from data_tools.captions import (XTD10_IDS_PATH, CaptionStats, clean_text, load_exclusion_ids, read_captions,
                                  read_karpathy)
-from data_tools.errors import InputError
+from turkish_clip.errors import InputError
 
 SAMPLE_XTD10_IMAGES = {127092, 127135, 127182, 127263}
 

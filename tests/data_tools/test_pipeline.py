@@ -10,8 +10,9 @@ import pyarrow as pa
 import pytest
 
 from data_tools import cache, pipeline
-from data_tools.errors import InputError, UserError
-from data_tools.shards import ShardedStep, assemble_npy, iter_shard_chunks, plan_shards
+from turkish_clip import files
+from turkish_clip.errors import InputError, UserError
+from data_tools.shards import ShardedStep, assemble_npy, call_naming_item, iter_shard_chunks, plan_shards
 
 
 def _captions(data_dir: Path, n: int = 50) -> Path:
@@ -149,10 +150,10 @@ def test_call_naming_item_finds_the_rejected_caption():
         return [t.upper() for t in texts]
 
     texts = [f"ok {i}" for i in range(20)]
-    assert pipeline.call_naming_item(model, texts, list(range(20)), "teacher") == [t.upper() for t in texts]
+    assert call_naming_item(model, texts, list(range(20)), "teacher") == [t.upper() for t in texts]
     texts[13] = "a bad one"
     with pytest.raises(InputError, match=r"caption_id 113: the teacher rejects 'a bad one' \(ValueError: cannot"):
-        pipeline.call_naming_item(model, texts, list(range(100, 120)), "teacher")
+        call_naming_item(model, texts, list(range(100, 120)), "teacher")
 
 
 # ---------------------------------------------------------------- the real steps on tiny models
@@ -174,14 +175,14 @@ def test_build_captions_is_idempotent_and_guards_options(captions_dir, coco_samp
 
 def test_build_captions_after_a_killed_rewrite_removes_the_stale_steps(captions_dir, coco_sample_json, monkeypatch):
     Calls().step(captions_dir).run()
-    real_replace = cache.os.replace
+    real_replace = files.os.replace
 
     def replace(src, dst):
         real_replace(src, dst)
         if str(dst).endswith(cache.CAPTIONS):
             raise KeyboardInterrupt("killed")  # new captions on disk, their manifest entry never written
 
-    monkeypatch.setattr(cache.os, "replace", replace)
+    monkeypatch.setattr(files.os, "replace", replace)
     with pytest.raises(KeyboardInterrupt):
         pipeline.build_captions(captions_dir, [coco_sample_json], exclude=None, force=True)
     monkeypatch.undo()

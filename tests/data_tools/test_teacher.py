@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 import torch
 
-from data_tools.clip_package import clip_model, simple_tokenizer
+from turkish_clip.clip_package import clip_model, simple_tokenizer
 from data_tools.clip_tokens import ClipTokenizer, pad
-from data_tools.errors import InputError, ModelNotFoundError, UserError
+from turkish_clip.errors import InputError, ModelNotFoundError, UserError
 from data_tools.teacher import Teacher, load_teacher
 
 
@@ -189,7 +189,7 @@ def test_plain_state_dict_checkpoint_loads_too(tiny_openai_clip_pt, tmp_path, ca
 
 
 def test_teacher_from_in_memory_model(captions):
-    from data_tools.clip_towers import OpenAIClip
+    from turkish_clip.clip_towers import OpenAIClip
     from data_tools.tiny import openai_clip_model
 
     model = openai_clip_model(seed=3)

@@ -6,7 +6,7 @@ import json
 import pytest
 import torch
 
-from data_tools.clip_package import clip_model
+from turkish_clip.clip_package import clip_model
 from data_tools.clip_tokens import ClipTokenizer
 from data_tools.tiny import build_openai_clip, openai_clip_model
 

@@ -8,7 +8,7 @@ import pytest
 import torch
 from transformers import MarianMTModel, MarianTokenizer
 
-from data_tools.errors import InputError, ModelNotFoundError, UserError
+from turkish_clip.errors import InputError, ModelNotFoundError, UserError
 from data_tools.tiny_marian import build_marian, sample_texts
 from data_tools.translate import (DEFAULT_MODEL, MarianTranslator, TranslateOptions, _guess_target_lang,
                                   load_translator)

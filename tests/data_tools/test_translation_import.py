@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from data_tools.captions import read_captions
-from data_tools.errors import InputError
+from turkish_clip.errors import InputError
 from data_tools.translation_import import align_translations, read_translations
 
 TURKISH = "Çarşıda ığdır, İstanbul'da öğle güneşi; \"şu\" köpek, üç kedi"

@@ -1,7 +1,7 @@
 """TrainConfig: defaults, JSON round trip, key=value overrides with type checks."""
 import pytest
 
-from data_tools.errors import UserError
+from turkish_clip.errors import UserError
 from distill.config import StageConfig, TrainConfig
 
 

@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 import distill  # noqa: F401
-from data_tools.errors import InputError
+from turkish_clip.errors import InputError
 from distill.data import batch_order, load_splits, make_dataset, pad_batch, split_groups
 from tests.distill.helpers import bag_cache, bag_corpus, bag_teacher, write_cache
 

@@ -1,9 +1,9 @@
-"""Validation metrics: MSE, mean cosine and TR->EN R@1/R@5 on hand-made vectors, the same as evaluation.metrics."""
+"""Validation metrics: MSE, mean cosine and TR->EN R@1/R@5 on hand-made vectors, the same as turkish_clip.metrics."""
 import numpy as np
 import pytest
 
 from distill.evaluate import metrics, validation_loss
-from evaluation.metrics import fidelity
+from turkish_clip.metrics import fidelity
 
 
 def test_perfect_student_scores_full_marks():

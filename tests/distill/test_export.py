@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import distill  # noqa: F401
-from data_tools.errors import InputError
+from turkish_clip.errors import InputError
 from distill.data import load_splits
 from distill.evaluate import evaluate_saved, metrics
 from distill.export import load_student, save_student

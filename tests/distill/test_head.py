@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import distill  # noqa: F401
-from data_tools.errors import InputError
+from turkish_clip.errors import InputError
 from distill.head import build_head, load_head, save_head
 
 KERAS3 = """

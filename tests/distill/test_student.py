@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 import distill  # noqa: F401
-from data_tools.errors import ModelNotFoundError
+from turkish_clip.errors import ModelNotFoundError
 from distill.head import build_head
 from distill.student import build_student, encode, load_encoder, load_tokenizer
 from tests.conftest import shared_path

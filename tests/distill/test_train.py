@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import distill  # noqa: F401  (tf-keras before TensorFlow)
-from data_tools.errors import InputError, UserError
+from turkish_clip.errors import InputError, UserError
 from distill.config import StageConfig, TrainConfig
 from distill.train import Trainer, TrainingDivergedError, WarmupDecay
 from tests.distill.helpers import bag_cache

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from data_tools.errors import InputError
+from turkish_clip.errors import InputError
 from evaluation.classification import load_image_folder, load_labels_tsv, read_class_list
 from evaluation.labels import names_for
 from tests.evaluation.test_datasets import touch_images

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from data_tools.errors import InputError
+from turkish_clip.errors import InputError
 from evaluation.datasets import RetrievalSet, load_captions_tsv
 
 

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from data_tools.errors import InputError
+from turkish_clip.errors import InputError
 from evaluation.datasets_cifar import load_cifar
 from evaluation.labels import names_for
 

@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from data_tools.errors import InputError
+from turkish_clip.errors import InputError
 from evaluation.datasets_coco import load_coco_karpathy, load_xtd10
 from tests.evaluation.test_datasets import touch_images
 

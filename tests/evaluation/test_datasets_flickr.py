@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from data_tools.errors import InputError
+from turkish_clip.errors import InputError
 from evaluation.datasets_flickr import load_flickr, read_token_file
 from tests.evaluation.test_datasets import touch_images
 

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from evaluation.metrics import fidelity
+from turkish_clip.metrics import fidelity
 from evaluation.report import markdown_tables, plot_confusion, retrieval_entry, write_report, zero_shot_entry
 
 CLASSES = ["uçak", "otomobil", "kuş"]

@@ -10,9 +10,9 @@ from evaluation.classification import load_image_folder
 from evaluation.datasets import load_captions_tsv
 from evaluation.demo import DEMO_CAPTIONS, DEMO_IMAGES, write_demo_captions
 from evaluation.image_cache import VECTORS
-from evaluation.metrics import class_embeddings, fidelity, retrieval_recall, zero_shot_accuracy
+from turkish_clip.metrics import class_embeddings, fidelity, retrieval_recall, zero_shot_accuracy
 from evaluation.run import evaluate_retrieval, evaluate_zero_shot
-from turkish_clip.zeroshot import TEMPLATES
+from inference_api.zeroshot import TEMPLATES
 
 pytestmark = pytest.mark.slow  # loads a tiny TF student and a tiny CLIP (~20 s with the session fixtures)
 RECALLS = [f"{d}_R@{k}" for d in ("t2i", "i2t") for k in (1, 5, 10)]
@@ -20,8 +20,7 @@ RECALLS = [f"{d}_R@{k}" for d in ("t2i", "i2t") for k in (1, 5, 10)]
 
 @pytest.fixture(scope="module")
 def model(tiny_student_dir, tiny_clip512_pt):
-    import turkish_clip  # noqa: F401
-    from inference import TurkishCLIP
+    from inference_api.api import TurkishCLIP
 
     return TurkishCLIP(str(tiny_student_dir), None, str(tiny_clip512_pt))
 
@@ -128,7 +127,7 @@ def test_two_evaluations_sharing_a_cache_take_turns(model, demo_set, tmp_path):
     """The second waits for the first's lock before it cleans up temporary files or embeds anything."""
     import threading
 
-    from data_tools.shards import folder_lock
+    from turkish_clip.files import folder_lock
     from evaluation.image_cache import embed_images
 
     embed_images(demo_set.image_paths[:1], model.image, tmp_path, "warm", progress=False)  # loads the model
@@ -151,7 +150,7 @@ def test_two_evaluations_sharing_a_cache_take_turns(model, demo_set, tmp_path):
 
 
 def test_zero_shot_reports_three_baselines_equal_to_the_metrics(model, teacher, tmp_path):
-    from evaluation.labels import templates
+    from inference_api.prompts import templates
 
     root = tmp_path / "classes"
     for folder, image in (("kedi", "cat.jpg"), ("kahve", "coffee.jpg"), ("roket", "rocket.jpg")):

@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 
 import distill  # noqa: F401  (tf-keras before TensorFlow)
-from data_tools.errors import UserError
+from turkish_clip.errors import UserError
 from turkish_clip import devices
 
 

@@ -1,11 +1,12 @@
-"""Model resolution: flag > environment variable > ./student; which format was found; one-line messages."""
+"""Model resolution: flag > environment variable > ./student > user folder; which format was found; one-line
+messages."""
 from __future__ import annotations
 
 import json
 
 import pytest
 
-from data_tools.errors import ModelNotFoundError
+from turkish_clip.errors import ModelNotFoundError
 from turkish_clip import models
 from turkish_clip.models import resolve_clip, resolve_text_model
 
@@ -14,7 +15,7 @@ from turkish_clip.models import resolve_clip, resolve_text_model
 def clean_env(monkeypatch, tmp_path):
     for name in (models.ENV_MODEL, models.ENV_HEAD, models.ENV_CLIP):
         monkeypatch.delenv(name, raising=False)
-    monkeypatch.setattr(models, "REPO", tmp_path / "repo")  # no trained student in the "checkout"
+    monkeypatch.setenv(models.ENV_HOME, str(tmp_path / "home"))  # no trained student in the user folder
     monkeypatch.chdir(tmp_path)
     return tmp_path
 
@@ -85,3 +86,26 @@ def test_missing_or_odd_paths(clean_env):
     assert resolve_clip() == "ViT-B/32"
     with pytest.raises(ModelNotFoundError, match="--clip / TURKISH_CLIP_CLIP"):
         resolve_clip(str(clean_env / "no.pt"))
+
+
+def test_user_folder_comes_after_the_working_directory(clean_env, monkeypatch):
+    home = clean_env / "home"
+    user_student = _student(home / "student")
+    (home / "clip_head.h5").write_bytes(b"h5")
+    assert models.search_dirs() == [clean_env.resolve(), home.resolve()]
+    assert resolve_text_model() == models.TextModelSpec("student", str(home.resolve() / "student"), None)
+    assert models.default_student() == home.resolve() / "student" and user_student.is_dir()
+    hf = clean_env / "hf"
+    hf.mkdir()
+    (hf / "config.json").write_text("{}")
+    with pytest.raises(ModelNotFoundError, match="clip_head.h5 exists but is not used automatically"):
+        resolve_text_model(str(hf))  # a head in the user folder may belong to any encoder: never auto-paired
+    local = _student(clean_env / "student")
+    assert resolve_text_model().encoder == str(clean_env.resolve() / "student") and models.default_student() == local.resolve()
+    monkeypatch.delenv(models.ENV_HOME)
+    monkeypatch.setenv("HOME", str(clean_env / "h2"))
+    assert models.user_dir() == clean_env / "h2" / ".cache" / "turkish-clip"
+
+
+def test_defaults_do_not_depend_on_where_the_code_lives():
+    assert not hasattr(models, "REPO")

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import torch
 
-from data_tools.clip_package import clip_model
-from data_tools.errors import ModelNotFoundError, UserError, model_not_found
+from turkish_clip.clip_package import clip_model
+from turkish_clip.errors import ModelNotFoundError, UserError, model_not_found
 
 log = logging.getLogger(__name__)
 

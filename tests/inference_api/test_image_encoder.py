@@ -6,10 +6,10 @@ import pytest
 import torch
 from PIL import Image
 
-from data_tools.errors import InputError, ModelNotFoundError
-from data_tools.images import preprocess_batch
-from turkish_clip.image_encoder import ImageEncoder
-from turkish_clip.models import REPO
+from turkish_clip.errors import InputError, ModelNotFoundError
+from turkish_clip.images import preprocess_batch
+from inference_api.image_encoder import ImageEncoder
+from tests.conftest import REPO
 
 DEMO = sorted((REPO / "demo" / "images").glob("*.jpg"))
 

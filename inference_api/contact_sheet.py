@@ -11,8 +11,8 @@ from typing import Sequence
 
 from PIL import Image
 
-from data_tools.errors import InputError
-from data_tools.images import load_image
+from turkish_clip.errors import InputError
+from turkish_clip.images import load_image
 
 log = logging.getLogger(__name__)
 THUMB_PX = 256

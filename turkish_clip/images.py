@@ -17,7 +17,7 @@ from typing import Iterable, Iterator, Union
 import numpy as np
 from PIL import Image, ImageOps
 
-from data_tools.errors import InputError
+from turkish_clip.errors import InputError
 
 log = logging.getLogger(__name__)
 

@@ -1,11 +1,12 @@
-"""Length-sorted batching: every index once, longest first, stable ties, batch size and token budget respected."""
+"""Length-sorted batching: every index once, longest first, stable ties, batch size and token budget respected;
+the encode loop on top of it puts every vector back in the caller's row."""
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from data_tools.batching import length_sorted_batches
-from data_tools.errors import UserError
+from turkish_clip.batching import encode_sorted, length_sorted_batches
+from turkish_clip.errors import UserError
 
 
 def test_batches_longest_first_with_stable_ties():
@@ -41,3 +42,28 @@ def test_empty_input_and_bad_batch_size():
     assert length_sorted_batches([], 4) == []
     with pytest.raises(UserError, match="batch_size must be >= 1, got 0"):
         length_sorted_batches([1, 2], 0)
+
+
+def test_encode_sorted_returns_rows_in_the_callers_order():
+    lengths = [3, 9, 1, 9, 5, 2, 7]
+    calls = []
+
+    def encode_batch(index):
+        calls.append(index.tolist())
+        return np.stack([[i, lengths[i]] for i in index]).astype(np.float32)  # [b, 2]: the row's own id and length
+
+    out = encode_sorted(lengths, encode_batch, 2, batch_size=3)
+    assert out.dtype == np.float32 and out.shape == (7, 2)
+    np.testing.assert_array_equal(out, [[i, n] for i, n in enumerate(lengths)])
+    assert calls == [[1, 3, 6], [4, 0, 5], [2]]  # longest first, at most 3 per batch
+    assert [len(c) for c in calls] == [3, 3, 1]
+
+
+def test_encode_sorted_token_budget_and_empty_input():
+    calls = []
+    out = encode_sorted([50, 2, 2], lambda index: calls.append(index.tolist()) or np.ones((len(index), 4)), 4,
+                        batch_size=8, max_batch_tokens=10)
+    assert calls == [[0], [1, 2]] and out.shape == (3, 4) and (out == 1).all()
+    assert encode_sorted([], lambda index: 1 / 0, 5, batch_size=4).shape == (0, 5)  # the model is never called
+    with pytest.raises(UserError, match="batch_size must be >= 1"):
+        encode_sorted([1], lambda index: np.zeros((1, 1)), 1, batch_size=0)

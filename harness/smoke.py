@@ -1,4 +1,4 @@
-"""`python -m turkish_clip.smoke`: the whole pipeline end to end on tiny UNTRAINED models built on the fly.
+"""`python -m harness.smoke`: the whole pipeline end to end on tiny UNTRAINED models built on the fly.
 
 bundled COCO captions -> tiny Marian translation -> tiny CLIP teacher vectors -> two-stage distillation of a tiny
 DistilBERT -> zero-shot classification and search of demo/images with inference.py -> retrieval evaluation
@@ -16,11 +16,12 @@ import tempfile
 import time
 from pathlib import Path
 
-import turkish_clip  # noqa: F401  (environment for TF + torch in one process)
-from data_tools.errors import UserError
+from turkish_clip.runtime import setup_tensorflow
 
-from .models import REPO
+setup_tensorflow()  # tf-keras, quiet TF logs, GPU memory growth: before anything imports TensorFlow
+from turkish_clip.errors import UserError  # noqa: E402
 
+REPO = Path(__file__).resolve().parent.parent  # the harness runs from a checkout: it needs tests/samples
 log = logging.getLogger(__name__)
 SAMPLES = REPO / "tests" / "samples"
 BANNER = ("#" * 100 + "\n#  SMOKE TEST WITH TINY, UNTRAINED MODELS (random weights, a few seconds of training on 300 captions).\n"
@@ -100,7 +101,7 @@ def run(workdir: Path) -> float:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m turkish_clip.smoke", description=__doc__,
+    parser = argparse.ArgumentParser(prog="python -m harness.smoke", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--workdir", help="where to build everything (default: a new temporary folder)")
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder (always kept with --workdir)")

@@ -6,10 +6,10 @@ import re
 import numpy as np
 import pytest
 
-from data_tools.errors import InputError
-from evaluation.labels import templates
-from evaluation.metrics import class_embeddings
-from turkish_clip.zeroshot import (TEMPLATES, check_labels, check_templates, format_table, label_vectors,
+from turkish_clip.errors import InputError
+from inference_api.prompts import templates
+from turkish_clip.metrics import class_embeddings
+from inference_api.zeroshot import (TEMPLATES, check_labels, check_templates, format_table, label_vectors,
                                    probabilities, prompts)
 
 

@@ -8,9 +8,9 @@ import shutil
 import numpy as np
 import pytest
 
-from data_tools.errors import InputError
-from turkish_clip.models import REPO
-from turkish_clip.search import index_folder
+from turkish_clip.errors import InputError
+from tests.conftest import REPO
+from inference_api.search import default_index_path, index_folder, model_key
 
 DEMO = sorted((REPO / "demo" / "images").glob("*.jpg"))
 
@@ -52,7 +52,7 @@ def test_index_is_reused_and_refreshed(image_encoder, folder, tmp_path):
 
 def test_corrupt_image_is_skipped_with_a_warning(image_encoder, folder, tmp_path, caplog):
     (folder / "bozuk.jpg").write_bytes(b"not a jpeg at all")
-    with caplog.at_level(logging.WARNING, logger="turkish_clip.search"):
+    with caplog.at_level(logging.WARNING, logger="inference_api.search"):
         index = index_folder(folder, image_encoder, index_path=tmp_path / "i.npz", progress=False)
     assert "bozuk.jpg" not in index.paths and len(index.paths) == 3
     assert index.skipped == ["bozuk.jpg"] and index.counts["skipped"] == 1
@@ -86,6 +86,9 @@ def test_default_index_location_follows_the_cache_env(image_encoder, folder, tmp
     monkeypatch.setenv("TURKISH_CLIP_CACHE", str(tmp_path / "cache"))
     index = index_folder(folder, image_encoder, progress=False)
     assert index.index_path.parent == tmp_path / "cache" / "index" and index.index_path.is_file()
+    monkeypatch.delenv("TURKISH_CLIP_CACHE")
+    monkeypatch.setenv("TURKISH_CLIP_HOME", str(tmp_path / "home"))  # else the user folder, as for the models
+    assert default_index_path(folder, model_key(image_encoder)).parent == tmp_path / "home" / "index"
 
 
 @pytest.mark.parametrize("damage", ["truncated", "garbage", "empty"])
@@ -95,7 +98,7 @@ def test_damaged_index_is_rebuilt_with_a_warning(image_encoder, folder, tmp_path
     data = index_path.read_bytes()
     index_path.write_bytes({"truncated": data[:len(data) // 2], "garbage": b"PK\x03\x04" + b"\x00" * 100,
                             "empty": b""}[damage])
-    with caplog.at_level(logging.WARNING, logger="turkish_clip.search"):
+    with caplog.at_level(logging.WARNING, logger="inference_api.search"):
         again = index_folder(folder, image_encoder, index_path=index_path, progress=False)
     assert again.counts["embedded"] == 3 and again.counts["reused"] == 0
     np.testing.assert_allclose(again.vectors, first.vectors, atol=1e-6)
@@ -122,7 +125,7 @@ def test_index_is_written_atomically_and_fsynced(image_encoder, folder, tmp_path
 
 
 def test_unreadable_images_are_remembered_until_they_change(image_encoder, folder, tmp_path, caplog, monkeypatch):
-    import turkish_clip.search as search
+    import inference_api.search as search
 
     decoded = []
     real_preprocess = search.preprocess
@@ -135,7 +138,7 @@ def test_unreadable_images_are_remembered_until_they_change(image_encoder, folde
     stamp = index_path.stat().st_mtime_ns
 
     decoded.clear()
-    with caplog.at_level(logging.WARNING, logger="turkish_clip.search"):
+    with caplog.at_level(logging.WARNING, logger="inference_api.search"):
         second = index_folder(folder, image_encoder, index_path=index_path, progress=False)
     assert decoded == []  # neither the bad file nor the good ones were decoded again
     assert second.counts == {"images": 3, "reused": 3, "embedded": 0, "removed": 0, "skipped": 1}
@@ -153,12 +156,12 @@ def test_unreadable_images_are_remembered_until_they_change(image_encoder, folde
 def test_index_with_malformed_contents_is_rebuilt(image_encoder, folder, tmp_path, caplog):
     import json
 
-    from turkish_clip.search import FORMAT, VERSION, model_key
+    from inference_api.search import FORMAT, VERSION, model_key
 
     index_path = tmp_path / "index.npz"
     meta = {"format": FORMAT, "version": VERSION, "key": model_key(image_encoder), "skipped": 5}
     np.savez(index_path, meta=np.asarray(json.dumps(meta)), paths=np.asarray(["a.jpg"]), sizes=np.zeros(1, np.int64),
              mtimes=np.zeros(1, np.int64), vectors=np.zeros((1, image_encoder.dim), np.float32))
-    with caplog.at_level(logging.WARNING, logger="turkish_clip.search"):
+    with caplog.at_level(logging.WARNING, logger="inference_api.search"):
         index = index_folder(folder, image_encoder, index_path=index_path, progress=False)
     assert index.counts["embedded"] == 3 and any(str(index_path) in r.getMessage() for r in caplog.records)

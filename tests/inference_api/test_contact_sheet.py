@@ -8,9 +8,9 @@ import re
 import pytest
 from PIL import Image
 
-from data_tools.errors import InputError
-from turkish_clip.contact_sheet import THUMB_PX, write_contact_sheet
-from turkish_clip.models import REPO
+from turkish_clip.errors import InputError
+from inference_api.contact_sheet import THUMB_PX, write_contact_sheet
+from tests.conftest import REPO
 
 DEMO = sorted((REPO / "demo" / "images").glob("*.jpg"))
 

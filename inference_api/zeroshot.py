@@ -2,7 +2,7 @@
 
 Prompt ensembling as in CLIP (Radford et al. 2021, notebook "Prompt_Engineering_for_ImageNet"): each label is put in
 every template, the normalised text vectors are averaged and the mean is normalised again. The templates
-(evaluation/labels/templates.tsv) and the averaging (`evaluation.metrics.class_embeddings`) are the ones
+(inference_api/templates.tsv) and the averaging (`turkish_clip.metrics.class_embeddings`) are the ones
 `python -m evaluation zero-shot` measures, so `inference.py classify` is the classifier that was evaluated.
 """
 from __future__ import annotations
@@ -12,12 +12,11 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from data_tools.errors import InputError
-from evaluation.labels import fill_templates
-from evaluation.labels import templates as shipped_templates
-from evaluation.metrics import class_embeddings
-
-from .text_encoder import l2_normalize
+from inference_api.prompts import fill_templates
+from inference_api.prompts import templates as shipped_templates
+from inference_api.text_encoder import l2_normalize
+from turkish_clip.errors import InputError
+from turkish_clip.metrics import class_embeddings
 
 TEMPLATES = tuple(shipped_templates("tr"))  # the 16 hand-checked Turkish templates, "bir {} fotoğrafı." first
 DEMO_LABELS = ("kedi", "kahve fincanı", "roket", "astronot", "fotoğrafçı", "galaksiler")
@@ -64,7 +63,7 @@ def prompts(label: str, templates: Sequence[str] | None = TEMPLATES) -> list[str
 def label_vectors(encode_text: Callable[[list[str]], np.ndarray], labels: Sequence[str],
                   templates: Sequence[str] | None = TEMPLATES) -> np.ndarray:
     """One unit vector per label, float32 [k, dim]: the normalised mean of its prompts' unit vectors
-    (`evaluation.metrics.class_embeddings`). Used by `inference.py classify` and `python -m evaluation zero-shot`."""
+    (`turkish_clip.metrics.class_embeddings`). Used by `inference.py classify` and `python -m evaluation zero-shot`."""
     labels = check_labels(labels, minimum=1)
     table = fill_templates(labels, check_templates(templates)) if templates else [[label] for label in labels]
     texts = [text for row in table for text in row]  # [k * t], encoded in one length-sorted pass

@@ -17,12 +17,12 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 
-from data_tools.cache import atomic_path
-from data_tools.errors import InputError
-from data_tools.images import IMAGE_EXTENSIONS, iter_image_files, preprocess
-
-from .image_encoder import ImageEncoder
-from .text_encoder import l2_normalize
+from inference_api.image_encoder import ImageEncoder
+from inference_api.text_encoder import l2_normalize
+from turkish_clip.errors import InputError
+from turkish_clip.files import atomic_path
+from turkish_clip.images import IMAGE_EXTENSIONS, iter_image_files, preprocess
+from turkish_clip.models import user_dir
 
 log = logging.getLogger(__name__)
 FORMAT = "turkish-clip-image-index"
@@ -66,8 +66,9 @@ def model_key(encoder: ImageEncoder) -> dict:
 
 
 def default_index_path(folder: Path, key: dict) -> Path:
-    """$TURKISH_CLIP_CACHE (default ~/.cache/turkish-clip)/index/<hash of folder + model>.npz."""
-    root = Path(os.environ.get(ENV_CACHE) or Path.home() / ".cache" / "turkish-clip").expanduser()
+    """$TURKISH_CLIP_CACHE (default: the user folder, $TURKISH_CLIP_HOME or ~/.cache/turkish-clip)/index/<hash of
+    folder + model>.npz."""
+    root = Path(os.environ.get(ENV_CACHE) or user_dir()).expanduser()
     digest = hashlib.sha1(json.dumps([str(folder.resolve()), key], sort_keys=True).encode()).hexdigest()[:16]
     return root / "index" / f"{folder.resolve().name or 'root'}-{digest}.npz"
 

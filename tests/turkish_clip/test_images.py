@@ -1,4 +1,4 @@
-"""data_tools.images: CLIP preprocessing checked against transformers' CLIPImageProcessor on the shipped demo
+"""turkish_clip.images: CLIP preprocessing checked against transformers' CLIPImageProcessor on the shipped demo
 photographs, exact values on constructed images, loading errors and folder listing."""
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 from PIL import Image, ImageFile, ImageOps
 
-from data_tools.errors import InputError
-from data_tools.images import (
+from turkish_clip.errors import InputError
+from turkish_clip.images import (
     CLIP_MEAN,
     CLIP_STD,
     center_crop_box,
@@ -240,7 +240,7 @@ def test_iter_image_files_lists_images_only(tmp_path):
 
 
 def test_module_does_not_import_torch():
-    code = "import sys, data_tools.images; sys.exit('torch' in sys.modules or 'torchvision' in sys.modules)"
+    code = "import sys, turkish_clip.images; sys.exit('torch' in sys.modules or 'torchvision' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code], cwd=REPO).returncode == 0
 
 

@@ -10,7 +10,7 @@ import importlib.util
 import sys
 import types
 
-from data_tools.errors import UserError
+from turkish_clip.errors import UserError
 
 
 def _clip_stub() -> types.ModuleType:

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from evaluation.metrics import (TIE_EPS, _csr, best_correct_ranks, class_embeddings, confusion_matrix, fidelity,
+from turkish_clip.metrics import (TIE_EPS, _csr, best_correct_ranks, class_embeddings, confusion_matrix, fidelity,
                                 l2_normalize, recall_curve, retrieval_ranks, retrieval_recall, zero_shot_accuracy,
                                 zero_shot_predict)
 

@@ -11,10 +11,10 @@ from typing import Sequence
 
 import numpy as np
 
-from data_tools.errors import InputError, ModelNotFoundError, UserError
-from evaluation import metrics
+from turkish_clip.errors import InputError, ModelNotFoundError, UserError
+from turkish_clip import metrics
 
-from .models import ENV_HEAD, ENV_MODEL, TextModelSpec, resolve_text_model, with_hint
+from turkish_clip.models import ENV_HEAD, ENV_MODEL, TextModelSpec, resolve_text_model, with_hint
 
 log = logging.getLogger(__name__)
 
@@ -82,13 +82,12 @@ class TextEncoder:
     def from_spec(cls, spec: TextModelSpec, *, batch_size: int = 64, max_length: int | None = None,
                   device: str | None = None) -> TextEncoder:
         import distill  # noqa: F401  (selects tf-keras before TensorFlow loads)
-
-        from .devices import apply_tensorflow_device
-
-        apply_tensorflow_device(device)
         from distill.export import check_pairing, encoder_fingerprint, load_student
         from distill.head import FINGERPRINT_ATTR, load_head, read_head_attrs
-        from distill.student import build_student, load_encoder, load_tokenizer
+        from distill.student import build_student, hidden_size, load_encoder, load_tokenizer
+        from turkish_clip.devices import apply_tensorflow_device
+
+        apply_tensorflow_device(device)
 
         try:
             if spec.kind == "student":
@@ -101,7 +100,7 @@ class TextEncoder:
                 encoder = load_encoder(spec.encoder)
                 tokenizer = load_tokenizer(spec.encoder)
                 head = load_head(spec.head)
-                hidden = int(getattr(encoder.config, "hidden_size", None) or encoder.config.dim)
+                hidden = hidden_size(encoder.config)
                 if int(head.input_shape[-1]) != hidden:
                     raise InputError(f"head {spec.head} takes {head.input_shape[-1]}-dim input but encoder {spec.encoder} "
                                      f"gives {hidden}-dim vectors; pass the head trained with this encoder")
@@ -151,19 +150,14 @@ class TextEncoder:
 
     def encode(self, texts: str | Sequence[str], batch_size: int | None = None, normalize: bool = True) -> np.ndarray:
         """float32 [n, dim] in the caller's order (L2-normalised unless normalize=False); [] gives [0, dim]."""
-        from distill.data import inference_batches
+        from distill.student import encode_ids
 
         texts = check_texts(texts)
         batch_size = batch_size or self.batch_size
         if batch_size < 1:
             raise UserError(f"batch_size must be >= 1, got {batch_size}")
-        out = np.zeros((len(texts), self.dim), np.float32)  # [n, dim]
         if not texts:
-            return out
-        ids = self.tokenize(texts)
-        pad_id = self.tokenizer.pad_token_id or 0
-        for index, batch in inference_batches(ids, batch_size, pad_id=pad_id, pad_multiple=self.pad_multiple(),
-                                              max_length=self.max_length):
-            # index: rows of this length-sorted batch in the caller's order; batch: [b, longest] ids and mask
-            out[index] = self.student.infer(batch).numpy()
+            return np.zeros((0, self.dim), np.float32)  # [0, dim]
+        out = encode_ids(self.student, self.tokenize(texts), batch_size, self.tokenizer.pad_token_id or 0,
+                         self.pad_multiple())  # [n, dim]
         return l2_normalize(out) if normalize else out

@@ -13,7 +13,7 @@ from tests.conftest import REPO
 @pytest.mark.slow
 def test_smoke_runs_every_step_and_writes_every_output(tmp_path):
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    proc = subprocess.run([sys.executable, "-m", "turkish_clip.smoke", "--workdir", str(tmp_path)], cwd=REPO,
+    proc = subprocess.run([sys.executable, "-m", "harness.smoke", "--workdir", str(tmp_path)], cwd=REPO,
                           env=env, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
     out = proc.stdout

@@ -1,7 +1,7 @@
 """Images -> CLIP space with CLIP's own image tower (ViT-B/32 by default), L2-normalised.
 
-Pixels are prepared by `data_tools.images` exactly as openai-clip's `preprocess` does (no torchvision); the
-tower comes from `data_tools.clip_towers.load_clip` (OpenAI name/.pt or Hugging Face CLIP id/folder).
+Pixels are prepared by `turkish_clip.images` exactly as openai-clip's `preprocess` does (no torchvision); the
+tower comes from `turkish_clip.clip_towers.load_clip` (OpenAI name/.pt or Hugging Face CLIP id/folder).
 """
 from __future__ import annotations
 
@@ -11,11 +11,11 @@ from typing import Sequence
 
 import numpy as np
 
-from data_tools.errors import ModelNotFoundError, UserError
-from data_tools.images import ImageInput, preprocess_batch
+from turkish_clip.errors import ModelNotFoundError, UserError
+from turkish_clip.images import ImageInput, preprocess_batch
 
-from .models import ENV_CLIP, resolve_clip, with_hint
-from .text_encoder import l2_normalize
+from turkish_clip.models import ENV_CLIP, resolve_clip, with_hint
+from inference_api.text_encoder import l2_normalize
 
 log = logging.getLogger(__name__)
 CLIP_LOGIT_SCALE = 100.0  # exp(logit_scale) of OpenAI's released checkpoints (clamped there in training)
@@ -34,7 +34,7 @@ class ImageEncoder:
     @classmethod
     def load(cls, clip: str | None = None, *, device=None, fp16: bool | None = None, batch_size: int = 32) -> ImageEncoder:
         """Resolve (flag, $TURKISH_CLIP_CLIP, ViT-B/32) and load CLIP; a missing model is one line naming the fix."""
-        from data_tools.clip_towers import load_clip
+        from turkish_clip.clip_towers import load_clip
 
         name = resolve_clip(clip)
         try:

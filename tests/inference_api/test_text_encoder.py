@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from data_tools.errors import InputError, ModelNotFoundError
-from turkish_clip.text_encoder import TextEncoder
+from turkish_clip.errors import InputError, ModelNotFoundError
+from inference_api.text_encoder import TextEncoder
 
 TEXTS = ["bir kedi fotoğrafı", "kumsalda gün batımı", "", "Çocuklar parkta top oynuyor ve gülüyorlar.", "kahve"]
 LONG = ("Bu çok uzun bir açıklama cümlesidir ve içinde pek çok kelime vardır; kumsalda yürüyen insanlar, "
@@ -266,10 +266,10 @@ def test_gpu_padding_never_passes_the_position_limit(tmp_path, monkeypatch):
     assert vectors.shape == (2, 512) and np.isfinite(vectors).all()
 
 
-def test_inference_batches_cap_the_rounded_length():
-    from distill.data import inference_batches
+def test_pad_to_multiple_caps_the_rounded_length():
+    from distill.data import pad_to_multiple
 
     ids = [np.arange(21, dtype=np.int32), np.arange(3, dtype=np.int32)]
-    lengths = [batch["input_ids"].shape[1] for _, batch in inference_batches(ids, 1, pad_multiple=8, max_length=21)]
-    assert lengths == [8, 21]
-    assert [b["input_ids"].shape[1] for _, b in inference_batches(ids, 1, pad_multiple=8)] == [8, 24]  # uncapped
+    assert pad_to_multiple(ids, 0, 8, limit=21)["input_ids"].shape[1] == 21
+    assert pad_to_multiple(ids[1:], 0, 8, limit=21)["input_ids"].shape[1] == 8
+    assert pad_to_multiple(ids, 0, 8)["input_ids"].shape[1] == 24  # uncapped
