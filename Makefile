@@ -5,9 +5,10 @@ BIN := $(VENV)/bin
 
 .PHONY: venv test bench smoke clean
 
-$(BIN)/.installed: requirements.txt
+$(BIN)/.installed: requirements.txt requirements-export.txt
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/pip install --disable-pip-version-check -q -r requirements.txt
+	$(BIN)/pip install --disable-pip-version-check -q -r requirements-export.txt  # optional exports; tested in CI
 	touch $@
 
 venv: $(BIN)/.installed
@@ -25,6 +26,8 @@ bench: venv
 	$(BIN)/python -m bench.embed_memory
 	$(BIN)/python -m bench.train_throughput
 	$(BIN)/python -m bench.encode_text_throughput
+	$(BIN)/python -m bench.export_throughput
+	$(BIN)/python -m bench.search_latency
 
 clean:
 	rm -rf $(VENV) .pytest_cache

@@ -47,6 +47,7 @@ examples:
   python inference.py                                   # zero-shot demo on demo/images with Turkish labels
   python inference.py classify --images photo.jpg DIR --labels kedi köpek "kahve fincanı"
   python inference.py search --images ~/Pictures --query "kumsalda gün batımı" --top 9 --html sonuc.html
+  python inference.py serve --images ~/Pictures          # search page at http://127.0.0.1:8000/
 """
 
 
@@ -60,6 +61,8 @@ def _common(suppress: bool) -> argparse.ArgumentParser:
     common.add_argument("--clip", help=f"CLIP name, .pt file or HF folder (env {ENV_CLIP}; default {DEFAULT_CLIP})")
     common.add_argument("--device", help="cpu, cuda or cuda:N, for CLIP (torch) and the student (TensorFlow) alike "
                                          "(default: cuda if available)")
+    common.add_argument("--backend", choices=["tf", "onnx"], help="text model runtime: tf (student folder) or onnx "
+                        "(folder of `distill export --format onnx`, run by onnxruntime; default: onnx for such a folder)")
     common.add_argument("--batch-size", type=int, default=argparse.SUPPRESS if suppress else 64,
                         help="texts per batch (default 64)")
     common.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS if suppress else False,
@@ -97,6 +100,14 @@ def _parser() -> argparse.ArgumentParser:
     search.add_argument("--html", help="also write an HTML contact sheet of the results here")
     search.add_argument("--index", help="index file (default: $TURKISH_CLIP_CACHE or ~/.cache/turkish-clip/index/...)")
     search.add_argument("--recursive", action="store_true", help="include sub-folders")
+    serve = sub.add_parser("serve", parents=[sub_common], help="local web page: search and zero-shot over a folder",
+                           epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    serve.add_argument("--images", required=True, help="folder of images (indexed once, refreshed on change)")
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine only)")
+    serve.add_argument("--port", type=int, default=8000, help="port (default 8000; 0 picks a free one)")
+    serve.add_argument("--top", type=int, default=12, help="results per query (default 12)")
+    serve.add_argument("--index", help="index file (default: $TURKISH_CLIP_CACHE or ~/.cache/turkish-clip/index/...)")
+    serve.add_argument("--recursive", action="store_true", help="include sub-folders")
     return parser
 
 
@@ -171,10 +182,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not args.verbose:  # transformers' load chatter ("All model checkpoint layers were used ...")
         os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
     model = TurkishCLIP(args.model, args.head, args.clip, device=args.device, batch_size=args.batch_size,
-                        force=args.force)
+                        backend=args.backend, force=args.force)
     try:
         if args.command == "search":
             print(run_search(model, args))
+        elif args.command == "serve":
+            from inference_api.server import serve
+
+            if not 1 <= args.top <= 200 or not 0 <= args.port <= 65535:
+                raise InputError(f"--top must be 1-200 and --port 0-65535, got {args.top} and {args.port}")
+            if not Path(args.images).is_dir():
+                raise InputError(f"image folder {args.images} does not exist; pass a folder of images with --images")
+            serve(model, args.images, host=args.host, port=args.port, index_path=args.index,
+                  recursive=args.recursive, progress=sys.stderr.isatty(), top=args.top)
         elif args.command == "classify":
             print(run_classify(model, args.images, args.labels, _templates(args)))
         else:

@@ -15,6 +15,8 @@ EXAMPLES = """examples:
   python -m distill train --config train.json --set stage2.epochs=5 --set stage2.learning_rate=1e-5
   python -m distill train --config runs/student/config.json --resume
   python -m distill evaluate --model student --data data
+  python -m distill export --model student --format sentence-transformers student-st
+  python -m distill export --model student --format onnx --quantize int8 student-onnx
 """
 
 
@@ -56,6 +58,16 @@ def _parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--data", dest="data_dir", default="data", help="cache folder (default: data)")
     evaluate.add_argument("--split", choices=["val", "all"], default="val")
     evaluate.add_argument("--batch-size", type=int, default=64)
+    export = sub.add_parser("export", help="write a trained student as a sentence-transformers folder or an ONNX "
+                            "graph (needs requirements-export.txt)", epilog=EXAMPLES,
+                            formatter_class=argparse.RawDescriptionHelpFormatter)
+    export.add_argument("out", help="new folder to write")
+    export.add_argument("--format", required=True, choices=["sentence-transformers", "onnx"])
+    export.add_argument("--model", default="student", help="folder written by `distill train` (default: student)")
+    export.add_argument("--head", dest="head_path", help="clip_head.h5 to use instead of the folder's own")
+    export.add_argument("--normalize", action="store_true", help="L2-normalise the output (recorded in the export)")
+    export.add_argument("--max-length", type=int, help="tokens (default: the student's training max_length)")
+    export.add_argument("--quantize", choices=["int8"], help="onnx: also write a dynamic int8 model_int8.onnx")
     return parser
 
 
@@ -76,6 +88,23 @@ def build_config(args: argparse.Namespace):
     return config.override(sets + args.set)
 
 
+def run_export(args: argparse.Namespace) -> str:
+    if args.max_length is not None and args.max_length < 1:
+        raise UserError(f"--max-length must be >= 1, got {args.max_length}")
+    options = dict(head_path=args.head_path, normalize=args.normalize, max_length=args.max_length)
+    if args.format == "sentence-transformers":
+        if args.quantize:
+            raise UserError("--quantize applies to --format onnx only")
+        from .sentence_transformers_export import export_sentence_transformers
+
+        out = export_sentence_transformers(args.model, args.out, **options)
+        return f"wrote {out}/ (load it with SentenceTransformer({str(out)!r}))"
+    from .onnx_export import export_onnx
+
+    files = export_onnx(args.model, args.out, quantize=args.quantize, **options)
+    return "wrote " + ", ".join(str(f) for f in files)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -91,6 +120,8 @@ def main(argv: list[str] | None = None) -> int:
             m = result["metrics"]
             print(f"validation: mse {m['mse']:.5g}  cosine {m['cosine']:.4f}  TR->EN R@1 {m['r1']:.4f}  R@5 {m['r5']:.4f}")
             print(f"wrote {result['head_path']} and {result['output_dir']}/ (history in {config.run_dir}/history.json)")
+        elif args.command == "export":
+            print(run_export(args))
         else:
             from turkish_clip.models import ENV_MODEL, default_student
 

@@ -64,6 +64,8 @@ def _options() -> argparse.ArgumentParser:
     common.add_argument("--clip", help=f"CLIP name, .pt file or HF folder (env {ENV_CLIP}; default {DEFAULT_CLIP})")
     common.add_argument("--device", help="cpu, cuda or cuda:N, for CLIP (torch) and the student (TensorFlow) alike "
                                          "(default: cuda if available)")
+    common.add_argument("--backend", choices=["tf", "onnx"], help="text model runtime: tf or onnx (a folder of "
+                        "`distill export --format onnx`; default: onnx for such a folder)")
     common.add_argument("--batch-size", type=int, default=64, help="texts per batch (default 64)")
     common.add_argument("--image-batch-size", type=int, default=32, help="images per batch (default 32)")
     common.add_argument("--no-progress", action="store_true", help="no progress bars")
@@ -201,7 +203,7 @@ def run(args) -> str:
 
             check_templates(args.template)  # "bir {} {x}" or "{} {": one line naming the template
     model = TurkishCLIP(args.model, args.head, args.clip, device=args.device, batch_size=args.batch_size,
-                        image_batch_size=args.image_batch_size, force=args.force)
+                        image_batch_size=args.image_batch_size, backend=args.backend, force=args.force)
     model.check_models()
     progress = not args.no_progress
     if args.command == "retrieval":

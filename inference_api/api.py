@@ -3,6 +3,7 @@ the module-level `encode_text` / `encode_image` on a shared default instance. `i
 """
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Sequence
 
@@ -10,7 +11,7 @@ import numpy as np
 
 from inference_api.zeroshot import TEMPLATES
 from turkish_clip.errors import InputError
-from turkish_clip.models import resolve_text_model
+from turkish_clip.models import ENV_MODEL, resolve_text_model
 
 DEMO_IMAGES = Path(__file__).resolve().parent.parent / "demo" / "images"  # in a checkout (not installed by pip)
 
@@ -26,8 +27,9 @@ class TurkishCLIP:
 
     def __init__(self, model: str | None = None, head: str | None = None, clip: str | None = None, *,
                  device: str | None = None, batch_size: int = 64, image_batch_size: int = 32,
-                 max_length: int | None = None, force: bool = False):
+                 max_length: int | None = None, backend: str | None = None, force: bool = False):
         self.model, self.head, self.clip, self.device, self.force = model, head, clip, device, force
+        self.backend = backend  # "tf", "onnx" (an export of `python -m distill export --format onnx`), None: auto
         self.batch_size, self.image_batch_size, self.max_length = batch_size, image_batch_size, max_length
         self._text = self._image = None
 
@@ -35,10 +37,15 @@ class TurkishCLIP:
     def text(self):
         """The `inference_api.text_encoder.TextEncoder` (loaded on first use)."""
         if self._text is None:
+            from inference_api.onnx_encoder import OnnxTextEncoder, resolve_backend
             from inference_api.text_encoder import TextEncoder
 
-            self._text = TextEncoder.load(self.model, self.head, batch_size=self.batch_size, max_length=self.max_length,
-                                          force=self.force, device=self.device)
+            if resolve_backend(self.model, self.backend) == "onnx":
+                self._text = OnnxTextEncoder.load(self.model or os.environ[ENV_MODEL], batch_size=self.batch_size,
+                                                  max_length=self.max_length)
+            else:
+                self._text = TextEncoder.load(self.model, self.head, batch_size=self.batch_size,
+                                              max_length=self.max_length, force=self.force, device=self.device)
         return self._text
 
     @property
@@ -52,7 +59,10 @@ class TurkishCLIP:
 
     def check_models(self) -> None:
         """Fail fast, in one line, if a model is missing: paths first (cheap), then CLIP, then the text model."""
-        resolve_text_model(self.model, self.head)
+        from inference_api.onnx_encoder import resolve_backend
+
+        if resolve_backend(self.model, self.backend) == "tf":
+            resolve_text_model(self.model, self.head)
         _ = self.image, self.text
 
     def encode_text(self, texts: str | Sequence[str], batch_size: int | None = None) -> np.ndarray:
@@ -93,20 +103,22 @@ class TurkishCLIP:
         return index.search(self.encode_text([query])[0], top)
 
 
-_default: TurkishCLIP | None = None
+_defaults: dict[str | None, TurkishCLIP] = {}
 
 
-def default_model() -> TurkishCLIP:
-    """The shared instance behind `encode_text` / `encode_image` (models from env vars or defaults)."""
-    global _default
-    if _default is None:
-        _default = TurkishCLIP()
-    return _default
+def default_model(backend: str | None = None) -> TurkishCLIP:
+    """The shared instance behind `encode_text` / `encode_image` (models from env vars or defaults), per backend."""
+    if backend not in _defaults:
+        _defaults[backend] = TurkishCLIP(backend=backend)
+    return _defaults[backend]
 
 
-def encode_text(texts: str | Sequence[str], batch_size: int = 64) -> np.ndarray:
-    """Turkish texts -> L2-normalised float32 [n, 512] CLIP ViT-B/32 text vectors, in the caller's order."""
-    return default_model().encode_text(texts, batch_size)
+def encode_text(texts: str | Sequence[str], batch_size: int = 64, backend: str | None = None) -> np.ndarray:
+    """Turkish texts -> L2-normalised float32 [n, 512] CLIP ViT-B/32 text vectors, in the caller's order.
+
+    backend: "tf" (the student), "onnx" (an export of `python -m distill export --format onnx`, run by
+    onnxruntime; the model is $TURKISH_CLIP_MODEL), None: ONNX if $TURKISH_CLIP_MODEL is an ONNX export."""
+    return default_model(backend).encode_text(texts, batch_size)
 
 
 def encode_image(images, batch_size: int = 32) -> np.ndarray:

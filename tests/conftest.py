@@ -135,3 +135,17 @@ def tiny_marian_dir(tmp_path_factory) -> Path:
 
     english, turkish = sample_texts(SAMPLES)
     return build_marian(tmp_path_factory.mktemp("tiny_marian") / "opus-mt-tiny-en-tr", english, turkish)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# exports (issue 13): the tiny trained-format student above as an ONNX export (fp32 + dynamic int8).
+@pytest.fixture(scope="session")
+def tiny_student_onnx(tmp_path_factory, tiny_student_dir) -> Path:
+    """`python -m distill export --format onnx --quantize int8` of tiny_student_dir (skips without onnxruntime)."""
+    pytest.importorskip("onnxruntime", reason="needs requirements-export.txt (onnx, onnxruntime, onnxscript)")
+    import distill  # noqa: F401
+    from distill.onnx_export import export_onnx
+
+    out = tmp_path_factory.mktemp("tiny-student-onnx") / "onnx"
+    export_onnx(tiny_student_dir, out, quantize="int8")
+    return out

@@ -24,7 +24,7 @@ def tiny_env(monkeypatch, tiny_student_dir, tiny_clip512_pt, tmp_path):
     monkeypatch.setenv("TURKISH_CLIP_CLIP", str(tiny_clip512_pt))
     monkeypatch.setenv("TURKISH_CLIP_CACHE", str(tmp_path / "cache"))
     monkeypatch.delenv("TURKISH_CLIP_HEAD", raising=False)
-    monkeypatch.setattr(api, "_default", None)
+    monkeypatch.setattr(api, "_defaults", {})
 
 
 @pytest.fixture(scope="module")

@@ -139,11 +139,32 @@ def test_nothing_in_the_library_imports_the_inference_script(project):
     assert all(name.startswith(("harness.", "bench.")) for name in users), users
 
 
+# `python -m distill export` writes PyTorch formats (sentence-transformers, ONNX traced from PyTorch): these modules
+# import torch inside their functions only, so training and `import distill...` never load it.
+TORCH_EXPORTS = {"distill.onnx_export", "distill.sentence_transformers_export", "distill.torch_student"}
+
+
 def test_distill_never_imports_torch(project):
     modules, _ = project
     torch_users = [name for name, (path, is_package) in modules.items() if name.startswith("distill")
+                   and name not in TORCH_EXPORTS
                    and any(target.split(".")[0] == "torch" for target, _ in imported_names(name, path, is_package))]
     assert torch_users == []
+
+
+def test_the_exports_import_torch_lazily_and_nothing_imports_them_at_module_level(project):
+    modules, _ = project
+    for name in TORCH_EXPORTS:
+        top = ast.parse(modules[name][0].read_text(encoding="utf-8")).body  # module-level statements only
+        names = [a.name for n in top if isinstance(n, ast.Import) for a in n.names]
+        names += [n.module or "" for n in top if isinstance(n, ast.ImportFrom)]
+        assert not [m for m in names if m.split(".")[0] in ("torch", "onnx", "onnxruntime", "sentence_transformers")], name
+    for name, (path, _) in modules.items():
+        top = ast.parse(path.read_text(encoding="utf-8")).body
+        eager = {n.module for n in top if isinstance(n, ast.ImportFrom) and n.module} | {
+            a.name for n in top if isinstance(n, ast.Import) for a in n.names}
+        if name not in TORCH_EXPORTS:
+            assert not eager & TORCH_EXPORTS, f"{name} imports an export module at module level"
 
 
 def test_checks_catch_a_cycle_and_an_upward_import(tmp_path):

@@ -91,6 +91,7 @@ def test_built_wheel_holds_the_library_and_the_console_scripts(tmp_path):
     (wheel,) = (tmp_path / "dist").glob("turkish_clip-0.1.0-*.whl")
     names = zipfile.ZipFile(wheel).namelist()
     for expected in ("inference.py", "turkish_clip/runtime.py", "inference_api/api.py", "inference_api/templates.tsv",
+                     "inference_api/web/index.html", "inference_api/web/app.js",
                      "evaluation/labels/cifar100.tsv", "data_tools/resources/xtd10_image_ids.tsv",
                      "distill/__main__.py"):
         assert expected in names, expected

@@ -127,3 +127,24 @@ def test_cifar10_pickle_zero_shot_uses_shipped_names(models, tmp_path, capsys):
     assert set(block["models"]) == {"student", "clip_tr", "clip_en"}
     assert all(np.asarray(e["confusion"]).shape == (10, 10) and e["n"] == 5 for e in block["models"].values())
     assert len(list((out / "cache" / "cifar10-test-png").glob("*.png"))) == 5
+
+
+@pytest.mark.slow
+def test_retrieval_with_the_onnx_backend_matches_tf(tiny_student_dir, tiny_clip512_pt, tmp_path, capsys):
+    """fp32 export: the same recalls (int8's small differences can swap near-ties of a random tiny model)."""
+    pytest.importorskip("onnxruntime", reason="needs requirements-export.txt (onnx, onnxruntime, onnxscript)")
+    from distill.onnx_export import export_onnx
+
+    fp32 = export_onnx(tiny_student_dir, tmp_path / "onnx-fp32")[0].parent
+    captions = write_demo_captions(tmp_path / "demo.tsv")
+    recalls = {}
+    for backend, model in (("tf", tiny_student_dir), ("onnx", fp32)):
+        out = tmp_path / backend
+        assert main(["retrieval", "--dataset", "captions-tsv", "--captions", str(captions), "--out", str(out),
+                     "--model", str(model), "--backend", backend, "--clip", str(tiny_clip512_pt), "--no-progress"]) == 0
+        capsys.readouterr()
+        results = json.loads((out / "results.json").read_text(encoding="utf-8"))
+        recalls[backend] = results["retrieval"]["demo"]["models"]["student"]
+        assert results["retrieval"]["demo"]["info"]["models"]["student"]["format"] == (
+            "onnx-fp32" if backend == "onnx" else "turkish-clip-student")
+    assert recalls["onnx"] == recalls["tf"]
