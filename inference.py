@@ -36,8 +36,9 @@ log = logging.getLogger("inference")
 EPILOG = f"""models (flag, else environment variable, else default):
   --model / {ENV_MODEL}  trained student folder (default: ./student, written by `python -m distill train`),
                         or a Hugging Face encoder id/folder such as {MONATIS_ENCODER} (monatis/turkish-clip)
-  --head  / {ENV_HEAD}   clip_head.h5 Dense 768->512 (default: the student folder's own; for a Hugging Face
-                        encoder ./clip_head.h5)
+  --head  / {ENV_HEAD}   clip_head.h5 Dense 768->512 (default: the student folder's own, which only --head
+                        replaces; a Hugging Face encoder needs it named: ./clip_head.h5 is never picked up)
+  --force               load a head trained with another encoder (its fingerprint disagrees) anyway
   --clip  / {ENV_CLIP}   CLIP: OpenAI name ({DEFAULT_CLIP}, cached in ~/.cache/clip or $CLIP_CACHE), an OpenAI .pt
                         file, or a Hugging Face CLIP id/folder
   Without the real models, `make smoke` checks the installation with tiny untrained models.
@@ -55,8 +56,11 @@ def _common(suppress: bool) -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False, argument_default=argparse.SUPPRESS if suppress else None)
     common.add_argument("--model", help=f"text model: student folder or HF encoder id/folder (env {ENV_MODEL})")
     common.add_argument("--head", help=f"clip_head.h5 (env {ENV_HEAD})")
+    common.add_argument("--force", action="store_true", default=argparse.SUPPRESS if suppress else False,
+                        help="load a head whose encoder fingerprint disagrees with the encoder (warning, not error)")
     common.add_argument("--clip", help=f"CLIP name, .pt file or HF folder (env {ENV_CLIP}; default {DEFAULT_CLIP})")
-    common.add_argument("--device", help="torch device for CLIP (default: cuda if available)")
+    common.add_argument("--device", help="cpu, cuda or cuda:N, for CLIP (torch) and the student (TensorFlow) alike "
+                                         "(default: cuda if available)")
     common.add_argument("--backend", choices=["tf", "onnx"], help="text model runtime: tf (student folder) or onnx "
                         "(folder of `distill export --format onnx`, run by onnxruntime; default: onnx for such a folder)")
     common.add_argument("--batch-size", type=at_least(1), default=argparse.SUPPRESS if suppress else 64,
@@ -201,7 +205,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not args.verbose:  # transformers' load chatter ("All model checkpoint layers were used ...")
         os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
     model = TurkishCLIP(args.model, args.head, args.clip, device=args.device, batch_size=args.batch_size,
-                        backend=args.backend)
+                        backend=args.backend, force=args.force)
     try:
         if args.command == "search":
             print(run_search(model, args))

@@ -47,8 +47,12 @@ def _captions_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("inputs", nargs="*", metavar="CAPTIONS_JSON",
                    help="COCO caption annotation files (captions_*2014/2017.json, plain or .gz)")
     p.add_argument("--karpathy", metavar="JSON", help="Karpathy split file (dataset_coco.json): its splits are used")
-    p.add_argument("--exclude", default="default", metavar="IDS",
-                   help="image ids to exclude: 'default' (the 1,000 XTD10 test images), a file of ids, or 'none'")
+    p.add_argument("--exclude", action="append", metavar="IDS",
+                   help="image ids to exclude: 'default' (the 1,000 XTD10 test images), a file of ids, or 'none'; "
+                        "repeat to combine lists (--exclude default --exclude mine.tsv)")
+    p.add_argument("--exclude-karpathy", default="test,val", metavar="SPLITS",
+                   help="with --karpathy: exclude these Karpathy splits' images from training, so COCO Karpathy "
+                        "test stays a clean test (default: %(default)s; 'none' keeps them)")
     p.add_argument("--limit", type=POSITIVE, metavar="N", help="keep only the first N captions (quick runs)")
 
 
@@ -120,10 +124,13 @@ def _configs(args) -> tuple[CaptionsConfig | None, TranslateConfig | None, Embed
     if args.command in ("captions", "prepare"):
         from pathlib import Path
 
-        exclude = None if args.exclude == "none" else (
-            args.exclude if args.exclude == "default" else str(Path(args.exclude).resolve()))
+        from data_tools.pipeline import resolve_exclude
+
+        karpathy_splits = [] if args.exclude_karpathy == "none" else [
+            s.strip() for s in args.exclude_karpathy.split(",") if s.strip()]
         captions = CaptionsConfig([str(Path(p).resolve()) for p in args.inputs],
-                                  str(Path(args.karpathy).resolve()) if args.karpathy else None, exclude, args.limit)
+                                  str(Path(args.karpathy).resolve()) if args.karpathy else None,
+                                  resolve_exclude(args.exclude or ["default"]), args.limit, karpathy_splits)
     if args.command in ("translate", "prepare"):
         translate = TranslateConfig(
             backend=args.backend, model=args.model, target_lang=args.target_lang, num_beams=args.num_beams,

@@ -30,8 +30,17 @@ class CaptionsConfig:
 
     inputs: list[str] = field(default_factory=list)
     karpathy: str | None = None
-    exclude: str | None = "default"  # "default" = XTD10's 1,000 images, a file of image ids, or None
+    exclude: str | list[str] | None = "default"  # "default" = XTD10's 1,000 images, a file of ids, None, or a list
     limit: int | None = None  # keep the first N captions (quick runs)
+    exclude_karpathy: list[str] = field(default_factory=lambda: ["test", "val"])  # when the Karpathy file is given
+
+    def options(self) -> dict:
+        """The manifest's record; without a Karpathy file exclude_karpathy changes nothing and is left out (so
+        folders built before it existed stay "already done")."""
+        options = asdict(self)
+        if self.karpathy is None:
+            options.pop("exclude_karpathy")
+        return options
 
 
 @dataclass
@@ -73,12 +82,24 @@ class EmbedConfig:
     max_length: int | None = None  # hf-mean-pool: most tokens per caption (default 128); CLIP teachers use 77
 
     def key(self) -> dict:
-        """The options that change the vectors; max_length only when set, so older caches still match."""
-        key = {"teacher": self.teacher, "kind": self.kind, "dtype": self.dtype}
-        return key if self.max_length is None else {**key, "max_length": self.max_length}
+        """Every option that changes the vectors (batch size, shard size and device do not). Older caches recorded
+        max_length only when set and no fp16: KEY_DEFAULTS fills what a key lacks, so they still match."""
+        return {"teacher": self.teacher, "kind": self.kind, "dtype": self.dtype, "max_length": self.max_length,
+                "fp16": self.fp16}
+
+
+EMBED_KEY_DEFAULTS = {"max_length": None, "fp16": None}  # what an embed key without these entries meant
 
 
 # ---------------------------------------------------------------- captions
+
+def resolve_exclude(exclude) -> str | list[str] | None:
+    """Exclusion list(s) as recorded: "default"/None kept, files as absolute paths, one list as a plain string."""
+    items = exclude if isinstance(exclude, (list, tuple)) else [exclude]
+    items = [x if x in (None, "default", "none") else str(Path(x).resolve()) for x in items]
+    items = [x for x in items if x not in (None, "none")]
+    return None if not items else items[0] if len(items) == 1 else items
+
 
 def _check_new_folder(data_dir: Path) -> None:
     if data_dir.exists() and not data_dir.is_dir():
@@ -97,10 +118,9 @@ def build_captions(data_dir: str | Path, inputs: Sequence[str | Path] = (), karp
     t0 = time.perf_counter()
     data_dir = Path(data_dir)
     config = config or CaptionsConfig([str(Path(p).resolve()) for p in inputs],
-                                      str(Path(karpathy).resolve()) if karpathy else None,
-                                      str(Path(exclude).resolve()) if exclude not in (None, "default") else exclude,
+                                      str(Path(karpathy).resolve()) if karpathy else None, resolve_exclude(exclude),
                                       limit)
-    options = asdict(config)
+    options = config.options()
     _check_new_folder(data_dir)
     manifest = cache.read_manifest(data_dir) if (data_dir / cache.MANIFEST).exists() else None
     old = (manifest or {}).get("captions")
@@ -115,7 +135,8 @@ def build_captions(data_dir: str | Path, inputs: Sequence[str | Path] = (), karp
                         f"and teacher vectors of the old captions are then removed)")
     check_at_least("--limit", config.limit)
     table, stats = read_captions(config.inputs, karpathy=config.karpathy,
-                                 exclude_image_ids=None if config.exclude in (None, "none") else config.exclude)
+                                 exclude_image_ids=None if config.exclude in (None, "none") else config.exclude,
+                                 exclude_karpathy=config.exclude_karpathy)
     table = stats.apply_limit(table, config.limit)
     if table.empty:
         raise InputError(f"no captions left from {', '.join(config.inputs or [str(config.karpathy)])} "
@@ -220,7 +241,7 @@ def embed_captions(data_dir: str | Path, config: EmbedConfig | None = None, *, f
         shard_size=config.shard_size, load=load, compute=compute,
         save_shard=lambda vectors, path: np.save(path, vectors, allow_pickle=False),
         assemble=lambda paths, out: assemble_npy(paths, out, config.dtype),
-        loaded_key=("kind", "model", "dim", "compute_dtype"))
+        loaded_key=("kind", "model", "dim", "compute_dtype"), key_defaults=EMBED_KEY_DEFAULTS)
     return step.run(force=force, limit=limit)
 
 

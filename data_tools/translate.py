@@ -2,8 +2,15 @@
 
 Both backends share one batching scheme: sentences are tokenised once, sorted by source length (longest first),
 cut into batches of similar length, decoded, and put back in the caller's order. Every sentence gets its own
-length cap (`max_length_factor` × source tokens + `max_length_offset`, like Marian's --max-length-factor), so with
-greedy search a sentence translates to the same string alone or in any batch.
+length cap (`max_length_factor` × source tokens + `max_length_offset`, like Marian's --max-length-factor), so the
+cap never depends on the batch.
+
+What is guaranteed: a resumed translation step is byte-identical to an uninterrupted one, because shards have fixed
+row ranges and are recomputed whole (the same sentences in the same batches). What is not: that a sentence
+translates to the same string alone as in a batch. Padding changes the shapes of the batched matrix products, and
+under fp16 (torch on CUDA) or int8/float16 (CTranslate2) their rounding differs with the batch, which can flip a
+greedy choice near a tie; in float32 on CPU the strings agree in our tests, but that is an observation, not a
+promise.
 """
 from __future__ import annotations
 

@@ -162,11 +162,14 @@ def build_student(encoder, output_dim: int, head: tf_keras.Model | None = None) 
 def encode_ids(student: Student, ids: list[np.ndarray], batch_size: int = 64, pad_id: int = 0,
                pad_multiple: int = 8) -> np.ndarray:
     """Student vectors [n, dim] float32 (unnormalised) of tokenised texts, input order kept, batches of similar
-    length, each padded to its longest text rounded up to `pad_multiple`."""
+    length, each padded to its longest text rounded up to `pad_multiple` but never past the encoder's position
+    limit (a table of 514 positions must not get 520-long batches on a GPU)."""
     from .data import pad_to_multiple
 
+    limit = int(getattr(student.encoder.config, "max_position_embeddings", 0)) or None
+
     def encode_batch(index: np.ndarray) -> np.ndarray:
-        return student.infer(pad_to_multiple([ids[i] for i in index], pad_id, pad_multiple)).numpy()
+        return student.infer(pad_to_multiple([ids[i] for i in index], pad_id, pad_multiple, limit)).numpy()
 
     return encode_sorted([len(x) for x in ids], encode_batch, int(student.head.output_shape[-1]), batch_size=batch_size)
 

@@ -33,6 +33,7 @@ from .export import save_student
 from .features import cached_features, ids_key
 from .history import save_history
 from .progress import StageProgress, epoch_line, show, stage_line
+from .provenance import TRAINING_IMAGE_IDS, cache_provenance, check_provenance, training_data
 from .run_state import STATE, check_resumable, mark_diverged, read_state, write_state
 from .student import build_student, encode_ids, load_encoder, load_tokenizer
 
@@ -133,10 +134,13 @@ class Trainer:
         state = read_state(self.run_dir) if resume else None
         if resume and state is None:
             raise UserError(f"--resume: {self.run_dir} has no {STATE}; start the run without --resume")
+        provenance = cache_provenance(config.data_dir)
         if resume:
             check_resumable(self.run_dir, config)
+            check_provenance(self.run_dir, state.get("provenance"), provenance)
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self.state = state or {"stage": 0, "epoch": 0, "stage_done": True, "checkpoint": None, "history": []}
+        self.state.setdefault("provenance", provenance)  # what this run trains on; --resume refuses a changed cache
         config.save(self.run_dir / "config.json")
         tf_keras.utils.set_random_seed(config.seed)
         self.strategy, self.jit = setup_device(config)
@@ -183,7 +187,10 @@ class Trainer:
                 "temperature": self.config.temperature, "val_fraction": self.config.val_fraction, "seed": self.config.seed,
                 "include_english": self.config.include_english, "data_dir": str(self.config.data_dir),
                 "metrics": final}
-        save_student(self.student, self.tokenizer, self.config.output_dir, info, self.config.head_path)
+        info["training_data"], image_ids = training_data(self.manifest, self.config.data_dir, self.train.groups,
+                                                         self.train.caption_ids)
+        save_student(self.student, self.tokenizer, self.config.output_dir, info, self.config.head_path,
+                     arrays={TRAINING_IMAGE_IDS: image_ids})
         self.state["finished"] = True
         write_state(self.run_dir, self.state)
         return {"metrics": final, "history": self.state["history"], "output_dir": self.config.output_dir,

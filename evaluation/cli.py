@@ -58,9 +58,12 @@ def _options() -> argparse.ArgumentParser:
     common.add_argument("--cache", help="image-embedding cache folder (default: OUT/cache)")
     common.add_argument("--name", help="name of the set in the report (default: from the files)")
     common.add_argument("--model", help=f"text model: student folder or HF encoder id/folder (env {ENV_MODEL})")
-    common.add_argument("--head", help=f"clip_head.h5 (env {ENV_HEAD})")
+    common.add_argument("--head", help=f"clip_head.h5 (env {ENV_HEAD}; a student folder uses its own)")
+    common.add_argument("--force", action="store_true",
+                        help="load a head whose encoder fingerprint disagrees with the encoder (warning, not error)")
     common.add_argument("--clip", help=f"CLIP name, .pt file or HF folder (env {ENV_CLIP}; default {DEFAULT_CLIP})")
-    common.add_argument("--device", help="torch device for CLIP (default: cuda if available)")
+    common.add_argument("--device", help="cpu, cuda or cuda:N, for CLIP (torch) and the student (TensorFlow) alike "
+                                         "(default: cuda if available)")
     common.add_argument("--backend", choices=["tf", "onnx"], help="text model runtime: tf or onnx (a folder of "
                         "`distill export --format onnx`; default: onnx for such a folder)")
     common.add_argument("--batch-size", type=at_least(1), default=64, help="texts per batch (default 64)")
@@ -200,7 +203,7 @@ def run(args) -> str:
 
             check_templates(args.template)  # "bir {} {x}" or "{} {": one line naming the template
     model = TurkishCLIP(args.model, args.head, args.clip, device=args.device, batch_size=args.batch_size,
-                        image_batch_size=args.image_batch_size, backend=args.backend)
+                        image_batch_size=args.image_batch_size, backend=args.backend, force=args.force)
     model.check_models()
     progress = not args.no_progress
     if args.command == "retrieval":

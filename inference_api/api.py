@@ -21,13 +21,14 @@ class TurkishCLIP:
 
     model: trained student folder (student.json) or a Hugging Face encoder id/folder (then `head` is its
     clip_head.h5); clip: OpenAI name, .pt file or Hugging Face CLIP folder. None means $TURKISH_CLIP_MODEL /
-    $TURKISH_CLIP_HEAD / $TURKISH_CLIP_CLIP, else ./student and ViT-B/32.
+    $TURKISH_CLIP_HEAD / $TURKISH_CLIP_CLIP, else ./student and ViT-B/32. device (cpu, cuda, cuda:N) applies to
+    CLIP (torch) and the student (TensorFlow) alike; force loads a head whose encoder fingerprint disagrees.
     """
 
     def __init__(self, model: str | None = None, head: str | None = None, clip: str | None = None, *,
                  device: str | None = None, batch_size: int = 64, image_batch_size: int = 32,
-                 max_length: int | None = None, backend: str | None = None):
-        self.model, self.head, self.clip, self.device = model, head, clip, device
+                 max_length: int | None = None, backend: str | None = None, force: bool = False):
+        self.model, self.head, self.clip, self.device, self.force = model, head, clip, device, force
         self.backend = backend  # "tf", "onnx" (an export of `python -m distill export --format onnx`), None: auto
         self.batch_size, self.image_batch_size, self.max_length = batch_size, image_batch_size, max_length
         self._text = self._image = None
@@ -44,7 +45,7 @@ class TurkishCLIP:
                                                   max_length=self.max_length)
             else:
                 self._text = TextEncoder.load(self.model, self.head, batch_size=self.batch_size,
-                                              max_length=self.max_length)
+                                              max_length=self.max_length, force=self.force, device=self.device)
         return self._text
 
     @property

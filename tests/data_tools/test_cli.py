@@ -223,3 +223,27 @@ def test_a_partial_import_suggests_only_what_the_command_line_has(capsys, tmp_pa
     line = _error(capsys, ["translate", "--data-dir", str(tmp_path / "d"), "--backend", "import", "--import", str(partial)])
     assert "3 of 10 captions have no translation" in line and "(--backend marian)" in line
     assert "partial" not in line.split("have no translation")[1]  # no option that the command line lacks
+
+
+def test_captions_with_karpathy_exclude_its_test_and_val_images_and_record_it(capsys, tmp_path, coco_sample_json):
+    import json
+
+    from tests.data_tools.test_captions import write_karpathy
+
+    karpathy, splits = write_karpathy(coco_sample_json, tmp_path / "dataset_coco.json")
+    mine = tmp_path / "mine.txt"
+    mine.write_text("127092\n")
+    data = str(tmp_path / "d")
+    assert main(["captions", "--data-dir", data, "--karpathy", str(karpathy), "--exclude", "default",
+                 "--exclude", str(mine), str(coco_sample_json)]) == 0
+    out = capsys.readouterr().out
+    assert f"exclusion list: XTD10 (default) + {mine} + Karpathy test+val" in out
+    captions = cache.load_table(data, "captions")
+    assert set(captions["split"]) == {"train", "restval"} and 127092 not in set(captions["image_id"])
+    stats = json.loads((tmp_path / "d" / "manifest.json").read_text())["captions"]["stats"]
+    assert [e["name"] for e in stats["exclusions"]] == ["XTD10 (default)", str(mine), "Karpathy test+val"]
+    assert stats["exclusions"][2]["images"] == sum(sp in ("test", "val") for sp in splits.values())
+    kept = str(tmp_path / "kept")
+    assert main(["captions", "--data-dir", kept, "--karpathy", str(karpathy), "--exclude-karpathy", "none",
+                 str(coco_sample_json)]) == 0
+    assert "test" in set(cache.load_table(kept, "captions")["split"])

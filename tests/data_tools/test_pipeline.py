@@ -329,4 +329,32 @@ def test_embed_max_length_is_an_option_of_the_step(captions_dir, tiny_bert_dir):
     with pytest.raises(UserError, match=r"computed with other options \(max_length: 6 → 8\).*--overwrite"):
         pipeline.embed_captions(captions_dir, config, max_length=8)
     assert pipeline.embed_captions(captions_dir, config).status == "already done"
-    assert "max_length" not in pipeline.EmbedConfig().key()  # caches made before the option still match
+    # dropping --max-length means the default 128 tokens: other vectors, so not "already done"
+    with pytest.raises(UserError, match=r"computed with other options \(max_length: 6 → None\)"):
+        pipeline.embed_captions(captions_dir, config, max_length=None)
+    with pytest.raises(UserError, match=r"computed with other options \(fp16: None → False\)"):
+        pipeline.embed_captions(captions_dir, config, fp16=False)
+
+
+def test_embed_keys_of_older_caches_still_match(captions_dir, tiny_bert_dir):
+    """Caches made before max_length/fp16 were recorded lack them; those meant the defaults."""
+    config = pipeline.EmbedConfig(teacher=str(tiny_bert_dir), kind="hf-mean-pool", dtype="float32")
+    assert pipeline.embed_captions(captions_dir, config).status == "done"
+    manifest = cache.read_manifest(captions_dir)
+    old_key = {k: v for k, v in manifest["teacher"]["key"].items() if k not in ("max_length", "fp16")}
+    cache.update_manifest(captions_dir, teacher={**manifest["teacher"], "key": old_key})
+    assert pipeline.embed_captions(captions_dir, config).status == "already done"
+
+
+def test_a_damaged_shard_is_one_line_naming_it_and_the_fix(captions_dir, tiny_bert_dir):
+    config = pipeline.EmbedConfig(teacher=str(tiny_bert_dir), kind="hf-mean-pool", dtype="float32", shard_size=8)
+    assert pipeline.embed_captions(captions_dir, config, limit=8).status == "partial"
+    shard = sorted((captions_dir / "work" / "teacher").glob("shard-*.npy"))[0]
+    shard.write_bytes(shard.read_bytes()[:100])  # truncated (a crash of the machine, a full disk)
+    with pytest.raises(InputError) as info:
+        pipeline.embed_captions(captions_dir, config)
+    message = str(info.value)
+    assert "\n" not in message and message.startswith(f"{shard} is damaged (")
+    assert "delete it and run python -m data_tools embed again to recompute it" in message
+    shard.unlink()
+    assert pipeline.embed_captions(captions_dir, config).status == "done"
