@@ -24,7 +24,7 @@ setup_tensorflow()  # tf-keras, quiet TF logs, GPU memory growth: before anythin
 from inference_api.api import (DEMO_IMAGES, SHIPPED, TurkishCLIP, check_query, default_model,  # noqa: E402
                                encode_image, encode_text)
 from inference_api.zeroshot import DEMO_LABELS, TEMPLATES  # noqa: E402
-from turkish_clip.errors import InputError, UserError  # noqa: E402
+from turkish_clip.errors import InputError, UserError, at_least  # noqa: E402
 from turkish_clip.models import DEFAULT_CLIP, ENV_CLIP, ENV_HEAD, ENV_MODEL, MONATIS_ENCODER  # noqa: E402
 
 __all__ = ["TurkishCLIP", "default_model", "encode_text", "encode_image", "check_query", "main"]
@@ -36,8 +36,9 @@ log = logging.getLogger("inference")
 EPILOG = f"""models (flag, else environment variable, else default):
   --model / {ENV_MODEL}  trained student folder (default: ./student, written by `python -m distill train`),
                         or a Hugging Face encoder id/folder such as {MONATIS_ENCODER} (monatis/turkish-clip)
-  --head  / {ENV_HEAD}   clip_head.h5 Dense 768->512 (default: the student folder's own; for a Hugging Face
-                        encoder ./clip_head.h5)
+  --head  / {ENV_HEAD}   clip_head.h5 Dense 768->512 (default: the student folder's own, which only --head
+                        replaces; a Hugging Face encoder needs it named: ./clip_head.h5 is never picked up)
+  --force               load a head trained with another encoder (its fingerprint disagrees) anyway
   --clip  / {ENV_CLIP}   CLIP: OpenAI name ({DEFAULT_CLIP}, cached in ~/.cache/clip or $CLIP_CACHE), an OpenAI .pt
                         file, or a Hugging Face CLIP id/folder
   Without the real models, `make smoke` checks the installation with tiny untrained models.
@@ -55,13 +56,16 @@ def _common(suppress: bool) -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False, argument_default=argparse.SUPPRESS if suppress else None)
     common.add_argument("--model", help=f"text model: student folder or HF encoder id/folder (env {ENV_MODEL})")
     common.add_argument("--head", help=f"clip_head.h5 (env {ENV_HEAD})")
+    common.add_argument("--force", action="store_true", default=argparse.SUPPRESS if suppress else False,
+                        help="load a head whose encoder fingerprint disagrees with the encoder (warning, not error)")
     common.add_argument("--clip", help=f"CLIP name, .pt file or HF folder (env {ENV_CLIP}; default {DEFAULT_CLIP})")
-    common.add_argument("--device", help="torch device for CLIP (default: cuda if available)")
+    common.add_argument("--device", help="cpu, cuda or cuda:N, for CLIP (torch) and the student (TensorFlow) alike "
+                                         "(default: cuda if available)")
     common.add_argument("--lang", metavar="CODE", help="language of labels and templates, ISO code (default: the student's, else "
                                        "tr); e.g. hi for the Hindi demo labels and templates")
     common.add_argument("--backend", choices=["tf", "onnx"], help="text model runtime: tf (student folder) or onnx "
                         "(folder of `distill export --format onnx`, run by onnxruntime; default: onnx for such a folder)")
-    common.add_argument("--batch-size", type=int, default=argparse.SUPPRESS if suppress else 64,
+    common.add_argument("--batch-size", type=at_least(1), default=argparse.SUPPRESS if suppress else 64,
                         help="texts per batch (default 64)")
     common.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS if suppress else False,
                         help="log what is loaded and done")
@@ -94,7 +98,7 @@ def _parser() -> argparse.ArgumentParser:
                             epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     search.add_argument("--images", required=True, help="folder of images (indexed once, refreshed on change)")
     search.add_argument("--query", required=True, help='Turkish description, e.g. "kumsalda gün batımı"')
-    search.add_argument("--top", type=int, default=9, help="number of results (default 9)")
+    search.add_argument("--top", type=at_least(1), default=9, help="number of results (default 9)")
     search.add_argument("--html", help="also write an HTML contact sheet of the results here")
     search.add_argument("--index", help="index file (default: $TURKISH_CLIP_CACHE or ~/.cache/turkish-clip/index/...)")
     search.add_argument("--recursive", action="store_true", help="include sub-folders")
@@ -144,22 +148,45 @@ def _describe(model: TurkishCLIP) -> str:
             f" · logit scale {model.logit_scale:.1f}")
 
 
+def _readable(paths: list[Path]) -> tuple[list[Path], list[Path]]:
+    """(readable, unreadable) images: corrupt files are skipped with a warning, as `search` does."""
+    from turkish_clip.images import load_image
+
+    good, bad = [], []
+    for path in paths:
+        try:
+            load_image(path)
+            good.append(path)
+        except InputError as error:
+            log.warning("skipping %s", error)
+            bad.append(path)
+    if not good:
+        raise InputError(f"none of the {len(paths)} images could be read (first: {bad[0]}); replace or remove them")
+    return good, bad
+
+
 def run_classify(model: TurkishCLIP, images: Sequence[str], labels: Sequence[str], templates) -> str:
     from inference_api.zeroshot import check_labels, format_table
 
     labels = check_labels(labels)
-    paths = _image_list(images)
+    paths, unreadable = _readable(_image_list(images))
     model.check_models()
     probs = model.classify(paths, labels, templates)
-    return f"{_describe(model)}\n\n{format_table([p.name for p in paths], labels, probs)}"
+    skipped = (f"\n\n{len(unreadable)} unreadable image(s) skipped: {', '.join(str(p) for p in unreadable)}"
+               if unreadable else "")
+    return f"{_describe(model)}\n\n{format_table([p.name for p in paths], labels, probs)}{skipped}"
 
 
 def run_search(model: TurkishCLIP, args) -> str:
     from inference_api.contact_sheet import write_contact_sheet
 
+    from turkish_clip.images import iter_image_files
+
     query = check_query(args.query)
     if args.top < 1:
         raise InputError(f"--top must be >= 1, got {args.top}")
+    if next(iter_image_files(args.images, recursive=args.recursive), None) is None:  # before any model loads
+        raise InputError(f"image folder {args.images} has no images; pass a folder that contains images")
     model.check_models()
     index = model.index(args.images, index_path=args.index, recursive=args.recursive, progress=sys.stderr.isatty())
     results = index.search(model.encode_text([query])[0], args.top)
@@ -180,7 +207,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not args.verbose:  # transformers' load chatter ("All model checkpoint layers were used ...")
         os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
     model = TurkishCLIP(args.model, args.head, args.clip, device=args.device, batch_size=args.batch_size,
-                        lang=args.lang, backend=args.backend)
+                        lang=args.lang, backend=args.backend, force=args.force)
     try:
         if args.command == "search":
             print(run_search(model, args))
@@ -204,7 +231,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             print(run_classify(model, [str(p) for p in images], demo_labels(model.lang), _templates(args)))
     except UserError as error:
-        print(f"error: {error}", file=sys.stderr)
+        print(f"error: {' '.join(str(error).split())}", file=sys.stderr)
         return 2
     return 0
 

@@ -2,7 +2,8 @@
 
 The table has columns caption_id:int64, image_id:int64, split:str, en:str, sorted by caption_id. Text is cleaned
 with ftfy and whitespace normalisation; empty and duplicate captions are dropped, and captions of excluded images
-(by default the 1,000 XTD10 test images) are removed, all counted in `CaptionStats`.
+(by default the 1,000 XTD10 test images, and the Karpathy test and val images when the Karpathy file gives the
+splits) are removed, all counted in `CaptionStats`. Exclusion lists combine: every list given is applied.
 """
 from __future__ import annotations
 
@@ -26,6 +27,7 @@ COLUMNS = ["caption_id", "image_id", "split", "en"]
 DEFAULT_EXCLUSION = "default"
 XTD10_IDS_PATH = Path(__file__).resolve().parent / "resources" / "xtd10_image_ids.tsv"
 KARPATHY_SPLITS = ("train", "val", "test", "restval")
+KARPATHY_HELD_OUT = ("test", "val")  # excluded from training by default when the Karpathy splits are known
 _SPLIT_RE = re.compile(r"(train|val|test)(2014|2015|2017)")
 _COCO_NAME_RE = re.compile(r"^COCO_[a-z]+\d{4}_0*(\d+)\.(?:jpg|png)$")
 _GZIP_MAGIC = b"\x1f\x8b"
@@ -111,6 +113,19 @@ class CaptionStats:
     karpathy_unmatched: int = 0  # captions whose image is not in the Karpathy file (split from the file name)
     kept: int = 0
     per_split: dict[str, int] = field(default_factory=dict)
+    exclusions: list[dict] = field(default_factory=list)  # per list: name, ids, images and captions it removed
+    warnings: list[str] = field(default_factory=list)
+    limit_dropped: int = 0  # captions after the first N of --limit N
+
+    def apply_limit(self, table, limit: int | None):
+        """The first `limit` rows of `table`, with the counts updated (kept, per split, dropped by the limit)."""
+        if limit is None or len(table) <= limit:
+            return table
+        self.limit_dropped = len(table) - limit
+        table = table.iloc[:limit]
+        self.kept = len(table)
+        self.per_split = {str(k): int(v) for k, v in table["split"].value_counts().sort_index().items()}
+        return table
 
     def summary(self) -> str:
         splits = ", ".join(f"{name} {count:,}" for name, count in self.per_split.items()) or "none"
@@ -118,11 +133,12 @@ class CaptionStats:
                 f"dropped {self.duplicate_ids_dropped:,} repeated caption ids, "
                 f"excluded {self.excluded:,} captions of {self.excluded_images:,} images "
                 f"(exclusion list: {self.exclusion}, {self.exclusion_ids:,} ids), "
-                f"dropped {self.empty_dropped:,} empty and {self.duplicates_dropped:,} duplicate captions; "
-                f"kept {self.kept:,} ({splits}).")
+                f"dropped {self.empty_dropped:,} empty and {self.duplicates_dropped:,} duplicate captions"
+                + (f", and {self.limit_dropped:,} after the first {self.kept:,} (--limit)" if self.limit_dropped else "")
+                + f"; kept {self.kept:,} ({splits}).")
         if self.karpathy_unmatched:
             text += f" {self.karpathy_unmatched:,} captions had no image in the Karpathy file (split from file name)."
-        return text
+        return " ".join([text] + [f"Warning: {w}" for w in self.warnings])
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -235,6 +251,24 @@ def _exclusion(exclude_image_ids: Any) -> tuple[set[int], str]:
     return {int(i) for i in exclude_image_ids}, "given ids"
 
 
+def _exclusion_lists(exclude_image_ids: Any) -> list[tuple[str, set[int]]]:
+    """[(name, ids)] of every list given: one spec ("default", a file, ids, None/"none") or a list of specs."""
+    specs = exclude_image_ids if isinstance(exclude_image_ids, (list, tuple)) and any(
+        isinstance(x, (str, Path)) for x in exclude_image_ids) else [exclude_image_ids]
+    lists = [_exclusion(spec)[::-1] for spec in specs]
+    return [(name, ids) for name, ids in lists if name != "none"]
+
+
+def _warn_unknown_karpathy(table: pd.DataFrame, stats: CaptionStats) -> None:
+    """COCO train/val captions (2014 and 2017 alike) hold the Karpathy test and val images; without the Karpathy file
+    they cannot be excluded, and a student trained on them must not be scored on COCO Karpathy test."""
+    if table["split"].astype(str).str.fullmatch(r"(train|val)(2014|2017)").any():
+        stats.warnings.append("COCO captions were read without the Karpathy split file, so the 5,000 Karpathy "
+                              "test (and val) images stay in training; pass --karpathy dataset_coco.json to exclude "
+                              "them, or do not report COCO Karpathy test results for this data")
+        log.warning("%s", stats.warnings[-1])
+
+
 def _drop_repeated_ids(table: pd.DataFrame, sources: np.ndarray, names: list[str]) -> pd.DataFrame:
     """Keep the first copy of each caption_id; a repeat that disagrees (image or text) is an error."""
     repeats = table[table.duplicated("caption_id", keep=False)]
@@ -250,13 +284,15 @@ def _drop_repeated_ids(table: pd.DataFrame, sources: np.ndarray, names: list[str
 
 
 def read_captions(paths: Iterable[Path | str] = (), karpathy: Path | str | None = None,
-                  exclude_image_ids: Path | str | Iterable[int] | None = DEFAULT_EXCLUSION,
-                  ) -> tuple[pd.DataFrame, CaptionStats]:
+                  exclude_image_ids: Path | str | Iterable[int] | list[Path | str] | None = DEFAULT_EXCLUSION,
+                  exclude_karpathy: Iterable[str] = KARPATHY_HELD_OUT) -> tuple[pd.DataFrame, CaptionStats]:
     """Read COCO caption files (and/or the Karpathy file) into one clean table sorted by caption_id.
 
     Splits come from the Karpathy file when given (joined by image_id, its 'restval' kept as is), else from each
     file's name ('val2017', …). With only a Karpathy file, its sentences are the captions (caption_id = sentid).
-    `exclude_image_ids`: "default" (XTD10's 1,000 images), a file of ids, an iterable of ids, or None/"none".
+    `exclude_image_ids`: "default" (XTD10's 1,000 images), a file of ids, an iterable of ids, None/"none", or a list
+    of such lists (all applied). `exclude_karpathy`: Karpathy splits whose images are excluded too when the Karpathy
+    file is given (default test and val, so COCO Karpathy test stays a clean test; () keeps them).
     Order of steps, as counted in the stats: repeated caption ids → excluded images → empty → duplicate text.
     """
     paths = [Path(p) for p in paths]
@@ -274,11 +310,28 @@ def read_captions(paths: Iterable[Path | str] = (), karpathy: Path | str | None 
     stats.read = len(table)
     table = _drop_repeated_ids(table, sources, stats.files)
     stats.duplicate_ids_dropped = stats.read - len(table)
+    image_splits: dict[int, str] = {}
     if paths and karpathy is not None:
-        table = _apply_karpathy_splits(table, karpathy, stats)
+        table, image_splits = _apply_karpathy_splits(table, karpathy, stats)
+    elif karpathy is not None:
+        image_splits = dict(zip(table["image_id"].tolist(), table["split"].tolist()))
+    else:
+        _warn_unknown_karpathy(table, stats)
 
-    excluded_ids, stats.exclusion = _exclusion(exclude_image_ids)
+    lists = _exclusion_lists(exclude_image_ids)
+    held_out = sorted(set(exclude_karpathy))
+    bad = [s for s in held_out if s not in KARPATHY_SPLITS]
+    if bad:
+        raise InputError(f"Karpathy split {bad[0]!r} to exclude is not one of {', '.join(KARPATHY_SPLITS)}")
+    if image_splits and held_out:
+        lists.append((f"Karpathy {'+'.join(held_out)}", {i for i, sp in image_splits.items() if sp in held_out}))
+    excluded_ids = set().union(*(ids for _, ids in lists)) if lists else set()
+    stats.exclusion = " + ".join(name for name, _ in lists) or "none"
     stats.exclusion_ids = len(excluded_ids)
+    for name, ids in lists:
+        hit = table["image_id"].isin(ids)
+        stats.exclusions.append({"name": name, "ids": len(ids), "images": int(table.loc[hit, "image_id"].nunique()),
+                                 "captions": int(hit.sum())})
     is_excluded = table["image_id"].isin(excluded_ids)
     stats.excluded, stats.excluded_images = int(is_excluded.sum()), int(table.loc[is_excluded, "image_id"].nunique())
     table = table[~is_excluded]
@@ -297,7 +350,8 @@ def read_captions(paths: Iterable[Path | str] = (), karpathy: Path | str | None 
     return table, stats
 
 
-def _apply_karpathy_splits(table: pd.DataFrame, karpathy: Path | str, stats: CaptionStats) -> pd.DataFrame:
+def _apply_karpathy_splits(table: pd.DataFrame, karpathy: Path | str, stats: CaptionStats
+                           ) -> tuple[pd.DataFrame, dict[int, str]]:
     """Replace file-name splits with the Karpathy split of each image; images it lacks keep the file split."""
     image_splits = read_karpathy(karpathy)[1]
     mapped = table["image_id"].map(image_splits)
@@ -306,4 +360,4 @@ def _apply_karpathy_splits(table: pd.DataFrame, karpathy: Path | str, stats: Cap
         log.warning("%d captions have no image in %s; they keep the split of their file",
                     stats.karpathy_unmatched, karpathy)
     stats.split_source = f"the Karpathy file {karpathy}"
-    return table.assign(split=mapped.fillna(table["split"]).astype("str"))
+    return table.assign(split=mapped.fillna(table["split"]).astype("str")), image_splits

@@ -6,9 +6,10 @@ import logging
 import sys
 import time
 
-from turkish_clip.errors import UserError
+from turkish_clip.errors import UserError, at_least
 from data_tools.pipeline import BACKENDS, CaptionsConfig, EmbedConfig, TranslateConfig
 
+POSITIVE = at_least(1)  # the one rule for counts (--limit, --batch-size, --max-length, ...)
 DESCRIPTION = """Build a turkish-clip dataset folder: COCO captions -> translations -> CLIP teacher vectors.
 Every step is resumable (kill it and run the same command again) and does nothing when already done."""
 
@@ -16,7 +17,7 @@ EXAMPLES = {
     "captions": """\
   python -m data_tools captions --data-dir data captions_train2014.json captions_val2014.json
   python -m data_tools captions --data-dir data --karpathy dataset_coco.json captions_train2014.json.gz
-  python -m data_tools captions --data-dir smoke --limit 200 ../shared/data/coco/captions_val2017.json.gz
+  python -m data_tools captions --data-dir smoke --limit 200 tests/samples/coco_captions_val2017_sample.json
   (--exclude none keeps the XTD10 test images; by default their captions are removed)""",
     "translate": """\
   python -m data_tools translate --data-dir data                      # opus-mt-tc-big-en-tr, greedy
@@ -46,9 +47,13 @@ def _captions_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("inputs", nargs="*", metavar="CAPTIONS_JSON",
                    help="COCO caption annotation files (captions_*2014/2017.json, plain or .gz)")
     p.add_argument("--karpathy", metavar="JSON", help="Karpathy split file (dataset_coco.json): its splits are used")
-    p.add_argument("--exclude", default="default", metavar="IDS",
-                   help="image ids to exclude: 'default' (the 1,000 XTD10 test images), a file of ids, or 'none'")
-    p.add_argument("--limit", type=int, metavar="N", help="keep only the first N captions (quick runs)")
+    p.add_argument("--exclude", action="append", metavar="IDS",
+                   help="image ids to exclude: 'default' (the 1,000 XTD10 test images), a file of ids, or 'none'; "
+                        "repeat to combine lists (--exclude default --exclude mine.tsv)")
+    p.add_argument("--exclude-karpathy", default="test,val", metavar="SPLITS",
+                   help="with --karpathy: exclude these Karpathy splits' images from training, so COCO Karpathy "
+                        "test stays a clean test (default: %(default)s; 'none' keeps them)")
+    p.add_argument("--limit", type=POSITIVE, metavar="N", help="keep only the first N captions (quick runs)")
 
 
 def _translate_args(p: argparse.ArgumentParser, prefix: str = "") -> None:
@@ -59,12 +64,12 @@ def _translate_args(p: argparse.ArgumentParser, prefix: str = "") -> None:
                    help="target language, ISO code: the translations column and the default --model "
                         "(default: %(default)s; hi: Helsinki-NLP/opus-mt-en-hi)")
     g.add_argument("--model", help=f"MT model: hub id or local folder (default: the language's, {d.model} for tr)")
-    g.add_argument("--num-beams", type=int, default=d.num_beams, help="1 = greedy (default: %(default)s)")
+    g.add_argument("--num-beams", type=POSITIVE, default=d.num_beams, help="1 = greedy (default: %(default)s)")
     g.add_argument("--target-token", help="target language token of multi-target models, e.g. '>>tur<<'")
-    g.add_argument("--max-length", type=int, default=d.max_length, help="most generated tokens (default: %(default)s)")
-    g.add_argument(f"--{prefix}batch-size", dest="mt_batch_size", type=int, default=d.batch_size,
+    g.add_argument("--max-length", type=POSITIVE, default=d.max_length, help="most generated tokens (default: %(default)s)")
+    g.add_argument(f"--{prefix}batch-size", dest="mt_batch_size", type=POSITIVE, default=d.batch_size,
                    help="sentences per batch (default: %(default)s)")
-    g.add_argument(f"--{prefix}shard-size", dest="mt_shard_size", type=int, default=d.shard_size,
+    g.add_argument(f"--{prefix}shard-size", dest="mt_shard_size", type=POSITIVE, default=d.shard_size,
                    help="captions per resumable shard (default: %(default)s)")
     g.add_argument(f"--{prefix}dtype", dest="mt_dtype", help="marian: torch dtype (default float16 on CUDA)")
     g.add_argument("--compute-type", help="ctranslate2: int8, float16, ... (default int8 on CPU, float16 on CUDA)")
@@ -80,12 +85,12 @@ def _embed_args(p: argparse.ArgumentParser, prefix: str = "") -> None:
                    help="OpenAI CLIP name or .pt path, or Hugging Face CLIP id/folder (default: %(default)s)")
     g.add_argument("--kind", choices=("openai-clip", "hf-clip", "hf-mean-pool"), help="default: from the name")
     g.add_argument("--dtype", choices=("float16", "float32"), default=d.dtype, help="stored dtype (default: %(default)s)")
-    g.add_argument("--batch-size", type=int, default=d.batch_size, help="captions per batch (default: %(default)s)")
-    g.add_argument("--shard-size", type=int, default=d.shard_size,
+    g.add_argument("--batch-size", type=POSITIVE, default=d.batch_size, help="captions per batch (default: %(default)s)")
+    g.add_argument("--shard-size", type=POSITIVE, default=d.shard_size,
                    help="captions per resumable shard (default: %(default)s)")
     g.add_argument("--fp16", action=argparse.BooleanOptionalAction, default=None,
                    help="compute in fp16 (default: on CUDA only)")
-    g.add_argument(f"--{prefix}max-length", dest="teacher_max_length", type=int, metavar="N",
+    g.add_argument(f"--{prefix}max-length", dest="teacher_max_length", type=POSITIVE, metavar="N",
                    help="hf-mean-pool teachers: most tokens per caption (default: 128; CLIP teachers use 77)")
 
 
@@ -109,7 +114,7 @@ def build_parser() -> argparse.ArgumentParser:
         if name in ("embed", "prepare"):
             _embed_args(p, prefix="teacher-" if name == "prepare" else "")
         if name in ("translate", "embed"):
-            p.add_argument("--limit", type=int, metavar="N", help="compute only the shards covering the first N "
+            p.add_argument("--limit", type=POSITIVE, metavar="N", help="compute only the shards covering the first N "
                            "captions and stop (the step stays resumable)")
         if name != "captions":
             p.add_argument("--device", help="cpu, cuda, cuda:1, ... (default: cuda when present)")
@@ -121,10 +126,13 @@ def _configs(args) -> tuple[CaptionsConfig | None, TranslateConfig | None, Embed
     if args.command in ("captions", "prepare"):
         from pathlib import Path
 
-        exclude = None if args.exclude == "none" else (
-            args.exclude if args.exclude == "default" else str(Path(args.exclude).resolve()))
+        from data_tools.pipeline import resolve_exclude
+
+        karpathy_splits = [] if args.exclude_karpathy == "none" else [
+            s.strip() for s in args.exclude_karpathy.split(",") if s.strip()]
         captions = CaptionsConfig([str(Path(p).resolve()) for p in args.inputs],
-                                  str(Path(args.karpathy).resolve()) if args.karpathy else None, exclude, args.limit)
+                                  str(Path(args.karpathy).resolve()) if args.karpathy else None,
+                                  resolve_exclude(args.exclude or ["default"]), args.limit, karpathy_splits)
     if args.command in ("translate", "prepare"):
         translate = TranslateConfig(
             backend=args.backend, model=args.model, target_lang=args.target_lang, num_beams=args.num_beams,

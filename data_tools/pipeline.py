@@ -16,7 +16,7 @@ import numpy as np
 import pyarrow as pa
 
 from data_tools import cache
-from turkish_clip.errors import InputError, UserError
+from turkish_clip.errors import InputError, UserError, check_at_least
 from data_tools.shards import ShardedStep, StepOutcome, assemble_npy, call_naming_item, describe_diff
 from turkish_clip.files import folder_lock
 
@@ -30,8 +30,17 @@ class CaptionsConfig:
 
     inputs: list[str] = field(default_factory=list)
     karpathy: str | None = None
-    exclude: str | None = "default"  # "default" = XTD10's 1,000 images, a file of image ids, or None
+    exclude: str | list[str] | None = "default"  # "default" = XTD10's 1,000 images, a file of ids, None, or a list
     limit: int | None = None  # keep the first N captions (quick runs)
+    exclude_karpathy: list[str] = field(default_factory=lambda: ["test", "val"])  # when the Karpathy file is given
+
+    def options(self) -> dict:
+        """The manifest's record; without a Karpathy file exclude_karpathy changes nothing and is left out (so
+        folders built before it existed stay "already done")."""
+        options = asdict(self)
+        if self.karpathy is None:
+            options.pop("exclude_karpathy")
+        return options
 
 
 @dataclass
@@ -81,12 +90,24 @@ class EmbedConfig:
     max_length: int | None = None  # hf-mean-pool: most tokens per caption (default 128); CLIP teachers use 77
 
     def key(self) -> dict:
-        """The options that change the vectors; max_length only when set, so older caches still match."""
-        key = {"teacher": self.teacher, "kind": self.kind, "dtype": self.dtype}
-        return key if self.max_length is None else {**key, "max_length": self.max_length}
+        """Every option that changes the vectors (batch size, shard size and device do not). Older caches recorded
+        max_length only when set and no fp16: KEY_DEFAULTS fills what a key lacks, so they still match."""
+        return {"teacher": self.teacher, "kind": self.kind, "dtype": self.dtype, "max_length": self.max_length,
+                "fp16": self.fp16}
+
+
+EMBED_KEY_DEFAULTS = {"max_length": None, "fp16": None}  # what an embed key without these entries meant
 
 
 # ---------------------------------------------------------------- captions
+
+def resolve_exclude(exclude) -> str | list[str] | None:
+    """Exclusion list(s) as recorded: "default"/None kept, files as absolute paths, one list as a plain string."""
+    items = exclude if isinstance(exclude, (list, tuple)) else [exclude]
+    items = [x if x in (None, "default", "none") else str(Path(x).resolve()) for x in items]
+    items = [x for x in items if x not in (None, "none")]
+    return None if not items else items[0] if len(items) == 1 else items
+
 
 def _check_new_folder(data_dir: Path) -> None:
     if data_dir.exists() and not data_dir.is_dir():
@@ -105,10 +126,9 @@ def build_captions(data_dir: str | Path, inputs: Sequence[str | Path] = (), karp
     t0 = time.perf_counter()
     data_dir = Path(data_dir)
     config = config or CaptionsConfig([str(Path(p).resolve()) for p in inputs],
-                                      str(Path(karpathy).resolve()) if karpathy else None,
-                                      str(Path(exclude).resolve()) if exclude not in (None, "default") else exclude,
+                                      str(Path(karpathy).resolve()) if karpathy else None, resolve_exclude(exclude),
                                       limit)
-    options = asdict(config)
+    options = config.options()
     _check_new_folder(data_dir)
     manifest = cache.read_manifest(data_dir) if (data_dir / cache.MANIFEST).exists() else None
     old = (manifest or {}).get("captions")
@@ -121,12 +141,11 @@ def build_captions(data_dir: str | Path, inputs: Sequence[str | Path] = (), karp
         raise UserError(f"{output} was built from other inputs/options "
                         f"({describe_diff(old.get('options', {}), options)}); pass --overwrite to rebuild it (translations "
                         f"and teacher vectors of the old captions are then removed)")
-    if config.limit is not None and config.limit < 1:
-        raise UserError(f"--limit must be >= 1, got {config.limit}")
+    check_at_least("--limit", config.limit)
     table, stats = read_captions(config.inputs, karpathy=config.karpathy,
-                                 exclude_image_ids=None if config.exclude in (None, "none") else config.exclude)
-    if config.limit is not None:
-        table = table.iloc[:config.limit]
+                                 exclude_image_ids=None if config.exclude in (None, "none") else config.exclude,
+                                 exclude_karpathy=config.exclude_karpathy)
+    table = stats.apply_limit(table, config.limit)
     if table.empty:
         raise InputError(f"no captions left from {', '.join(config.inputs or [str(config.karpathy)])} "
                          f"({stats.summary()}); check the inputs and the exclusion list")
@@ -155,6 +174,21 @@ def _remove_downstream(data_dir: Path) -> None:
 
 # ---------------------------------------------------------------- finding the item a model rejects
 
+# ---------------------------------------------------------------- option checks, before any model loads
+
+def _check_counts(**values) -> None:
+    """The CLIs' rule for counts, for library callers too; the message names the command-line option."""
+    for name, value in values.items():
+        check_at_least("--" + name.replace("_", "-"), value)
+
+
+def _check_device(device: str | None) -> None:
+    if device is not None:
+        from turkish_clip.clip_towers import pick_device
+
+        pick_device(device)
+
+
 # ---------------------------------------------------------------- translation
 
 def translate_captions(data_dir: str | Path, config: TranslateConfig | None = None, *, force: bool = False,
@@ -169,6 +203,10 @@ def translate_captions(data_dir: str | Path, config: TranslateConfig | None = No
     config = replace(config, **overrides)
     if config.backend not in BACKENDS:
         raise UserError(f"unknown translation backend {config.backend!r}; choose one of {', '.join(BACKENDS)}")
+    _check_counts(limit=limit, max_length=config.max_length, batch_size=config.batch_size,
+                  shard_size=config.shard_size, num_beams=config.num_beams)
+    if config.backend != "import":
+        _check_device(config.device)
     return translation_step(Path(data_dir), config).run(force=force, limit=limit)
 
 
@@ -184,6 +222,9 @@ def embed_captions(data_dir: str | Path, config: EmbedConfig | None = None, *, f
     config = replace(config or EmbedConfig(), **overrides)
     if config.dtype not in cache.VECTOR_DTYPES:
         raise UserError(f"--dtype must be one of {', '.join(cache.VECTOR_DTYPES)}, got {config.dtype!r}")
+    _check_counts(limit=limit, max_length=config.max_length, batch_size=config.batch_size,
+                  shard_size=config.shard_size)
+    _check_device(config.device)
     data_dir = Path(data_dir)
     state: dict = {}
 
@@ -212,7 +253,7 @@ def embed_captions(data_dir: str | Path, config: EmbedConfig | None = None, *, f
         shard_size=config.shard_size, load=load, compute=compute,
         save_shard=lambda vectors, path: np.save(path, vectors, allow_pickle=False),
         assemble=lambda paths, out: assemble_npy(paths, out, config.dtype),
-        loaded_key=("kind", "model", "dim", "compute_dtype"))
+        loaded_key=("kind", "model", "dim", "compute_dtype"), key_defaults=EMBED_KEY_DEFAULTS)
     return step.run(force=force, limit=limit)
 
 

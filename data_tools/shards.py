@@ -46,10 +46,12 @@ class Shard:
         return f"shard-{self.start:012d}-{self.stop:012d}"
 
 
-def plan_shards(rows: int, shard_size: int) -> list[Shard]:
+def plan_shards(rows: int, shard_size: int, cuts: list[int] | tuple[int, ...] = ()) -> list[Shard]:
+    """Row ranges of `shard_size`, also split at each of `cuts` (where a --limit run stopped, so it did no more)."""
     if shard_size < 1:
         raise UserError(f"shard size must be >= 1, got {shard_size}")
-    return [Shard(i, start, min(start + shard_size, rows)) for i, start in enumerate(range(0, rows, shard_size))]
+    bounds = sorted(set(range(0, rows, shard_size)) | {c for c in cuts if 0 < c < rows} | {rows})
+    return [Shard(i, start, stop) for i, (start, stop) in enumerate(zip(bounds, bounds[1:]))]
 
 
 def iter_shard_chunks(path: str | Path, columns: list[str], shards: list[Shard]) -> Iterator[tuple[Shard, pa.Table]]:
@@ -133,6 +135,7 @@ class ShardedStep:
     save_shard: Callable[[Any, Path], None]
     assemble: Callable[[list[Path], Path], dict]
     loaded_key: tuple[str, ...] = ()  # fields of load()'s info that must also match (e.g. compute dtype)
+    key_defaults: dict = field(default_factory=dict)  # what a recorded key lacking an entry meant (older caches)
 
     @property
     def work_dir(self) -> Path:
@@ -154,6 +157,9 @@ class ShardedStep:
                              f"--data-dir {self.data_dir} INPUT.json")
         return {**self.key, "captions_sha256": captions["sha256"]}
 
+    def _full(self, key: dict) -> dict:
+        return {**self.key_defaults, **key}
+
     def _run(self, force: bool, limit: int | None) -> StepOutcome:
         t0 = time.perf_counter()
         manifest = cache.read_manifest(self.data_dir)
@@ -161,9 +167,13 @@ class ShardedStep:
         rows = manifest["captions"]["count"]
         finished = manifest.get(self.step)
         output = self.data_dir / self.output
-        done_key = {k: finished.get("key", {}).get(k) for k in key} if finished else None
+        # every entry of both keys is compared (a changed option is never "already done"), missing ones as defaults
+        done_key = self._full(finished.get("key", {})) if finished else None
+        key = self._full(key)
         state_path = self.work_dir / "state.json"
         state = files.read_json_file(state_path) if state_path.exists() else None
+        if state is not None:
+            state["key"] = self._full(state.get("key", {}))
         files.remove_stale_tmp(self.data_dir), files.remove_stale_tmp(self.work_dir)
 
         if finished and output.is_file() and done_key == key and not force:
@@ -191,14 +201,22 @@ class ShardedStep:
         shard_size = state["shard_size"] if state else self.shard_size
         if state and state["shard_size"] != self.shard_size:
             log.info("resuming with the recorded shard size %d (not %d)", shard_size, self.shard_size)
-        shards = plan_shards(rows, shard_size)
+        cuts = list(state.get("cuts", [])) if state else []
+        shards = plan_shards(rows, shard_size, cuts)
+        if limit is not None and any(s.start < limit < s.stop and not self.shard_path(s).exists() for s in shards):
+            cuts.append(limit)  # --limit N computes N rows, whatever the shard size; the cut is kept for resuming
+            shards = plan_shards(rows, shard_size, cuts)
+            if state is not None:
+                state["cuts"] = sorted(cuts)
+                files.write_json_atomic(state_path, state)
         todo = [s for s in shards if not self.shard_path(s).exists() and (limit is None or s.start < limit)]
         reused = sum(s.rows for s in shards if self.shard_path(s).exists())
         info = self.load() if todo or state is None else state["model"]
         loaded = pick(info, self.loaded_key)
         if state is None:
             self.work_dir.mkdir(parents=True, exist_ok=True)
-            state = {"step": self.step, "key": key, "shard_size": shard_size, "rows": rows, "model": info}
+            state = {"step": self.step, "key": key, "shard_size": shard_size, "rows": rows, "model": info,
+                     "cuts": sorted(cuts)}
             files.write_json_atomic(state_path, state)
         elif pick(state["model"], self.loaded_key) != loaded:
             raise UserError(f"{self.work_dir} holds shards computed differently "
@@ -242,12 +260,15 @@ class ShardedStep:
 
     def _finish(self, shards: list[Shard], output: Path, state: dict, key: dict) -> dict:
         for shard in shards:
-            found = shard_rows(self.shard_path(shard))
+            found = shard_rows(self.shard_path(shard), self.command)
             if found != shard.rows:
                 raise InputError(f"{self.shard_path(shard)} has {found} rows, expected {shard.rows}; "
                                  f"delete it and re-run {self.command} to recompute it")
         with files.atomic_path(output) as tmp:
-            extra = self.assemble([self.shard_path(s) for s in shards], tmp)
+            try:
+                extra = self.assemble([self.shard_path(s) for s in shards], tmp)
+            except DamagedShardError as error:  # same message, naming this step's command
+                raise DamagedShardError(str(error).replace("run the same command", f"run {self.command}")) from None
         info = {**state["model"], **extra, "count": state["rows"], "key": key, "options": self.options,
                 "shard_size": state["shard_size"], "captions_sha256": key["captions_sha256"]}
         cache.update_manifest(self.data_dir, **{self.step: info})
@@ -260,11 +281,31 @@ class ShardedStep:
 
 # ---------------------------------------------------------------- streaming assembly
 
-def shard_rows(path: Path) -> int:
+class DamagedShardError(InputError):
+    """A shard file cannot be read (truncated, overwritten); deleting it makes the next run recompute it."""
+
+
+def damaged(path: Path, error: BaseException, command: str = "the same command") -> DamagedShardError:
+    return DamagedShardError(f"{path} is damaged ({type(error).__name__}: {str(error).splitlines()[0][:120] if str(error) else 'unreadable'}); "
+                             f"delete it and run {command} again to recompute it (other shards are kept)")
+
+
+def read_shard_npy(path: Path, mmap: bool = False, command: str = "the same command") -> np.ndarray:
+    """A shard's array; a damaged file is a one-line DamagedShardError naming it and how to recover."""
+    try:
+        return np.load(path, mmap_mode="r" if mmap else None, allow_pickle=False)
+    except (ValueError, OSError, EOFError) as error:
+        raise damaged(path, error, command) from None
+
+
+def shard_rows(path: Path, command: str = "the same command") -> int:
     """Rows in a shard file (.npy header or parquet metadata; nothing is loaded)."""
     if path.suffix == ".npy":
-        return int(np.load(path, mmap_mode="r").shape[0])
-    return pq.ParquetFile(path).metadata.num_rows
+        return int(read_shard_npy(path, mmap=True, command=command).shape[0])
+    try:
+        return pq.ParquetFile(path).metadata.num_rows
+    except (pa.ArrowException, OSError) as error:
+        raise damaged(path, error, command) from None
 
 
 def assemble_npy(paths: list[Path], out: Path, dtype: str) -> dict:
@@ -273,7 +314,7 @@ def assemble_npy(paths: list[Path], out: Path, dtype: str) -> dict:
     Written through a plain file (not a writable memmap), so the process's RSS does not grow with the output.
     """
     dtype = np.dtype(dtype)
-    shapes = [np.load(p, mmap_mode="r").shape for p in paths]  # headers only
+    shapes = [read_shard_npy(p, mmap=True).shape for p in paths]  # headers only
     dim = shapes[0][1]
     for path, shape in zip(paths, shapes):
         if len(shape) != 2 or shape[1] != dim:
@@ -283,7 +324,7 @@ def assemble_npy(paths: list[Path], out: Path, dtype: str) -> dict:
     with open(out, "wb") as f:
         np.lib.format.write_array_header_1_0(f, header)
         for path in paths:
-            f.write(np.ascontiguousarray(np.load(path), dtype=dtype).tobytes())
+            f.write(np.ascontiguousarray(read_shard_npy(path), dtype=dtype).tobytes())
     return {"dim": int(dim), "dtype": str(dtype)}
 
 
@@ -291,7 +332,11 @@ def assemble_parquet(paths: list[Path], out: Path, schema: pa.Schema) -> dict:
     """Concatenate shard tables into one parquet file, one shard at a time."""
     with pq.ParquetWriter(out, schema) as writer:
         for path in paths:
-            writer.write_table(pq.read_table(path).cast(schema))
+            try:
+                table = pq.read_table(path)
+            except (pa.ArrowException, OSError) as error:
+                raise damaged(path, error) from None
+            writer.write_table(table.cast(schema))
     return {}
 
 

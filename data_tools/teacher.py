@@ -19,6 +19,7 @@ from turkish_clip.batching import encode_sorted
 from data_tools.clip_tokens import ClipTokenizer, pad
 from turkish_clip.clip_towers import HFClip, OpenAIClip, is_openai_name_or_file, load_clip, package_version, pick_device
 from turkish_clip.errors import InputError, UserError, model_not_found
+from turkish_clip.hub import check_hub, download_hint
 
 log = logging.getLogger(__name__)
 KINDS = ("openai-clip", "hf-clip", "hf-mean-pool")
@@ -80,12 +81,14 @@ class MeanPoolTeacher:
             raise UserError(f"max_length must be >= 1, got {max_length}")
         self.device = pick_device(device)
         fp16 = self.device.type == "cuda" if fp16 is None else fp16
+        if not Path(name_or_path).expanduser().is_dir():
+            check_hub()
         try:
             self.tokenizer = AutoTokenizer.from_pretrained(name_or_path)
             model = AutoModel.from_pretrained(name_or_path)
         except (OSError, ValueError) as error:
-            hint = (f"Download it on a connected machine (huggingface-cli download {name_or_path}) and pass the "
-                    f"local folder, or allow downloads (unset HF_HUB_OFFLINE).")
+            hint = (f"Download it on a connected machine (`{download_hint(name_or_path)}`) and pass DIR as the "
+                    f"teacher (--teacher DIR).")
             raise model_not_found("Hugging Face text encoder", str(name_or_path), hint, error) from error
         self.model = (model.half() if fp16 else model.float()).to(self.device).eval()
         self.model_id = str(name_or_path)
@@ -124,11 +127,13 @@ def _hf_model_type(name_or_path: str) -> str:
         return json.loads(config.read_text()).get("model_type", "")
     from transformers import AutoConfig
 
+    check_hub()
     try:
         return AutoConfig.from_pretrained(name_or_path).model_type
     except (OSError, ValueError) as error:
         hint = (f"Pass an OpenAI name (ViT-B/32, RN50, ...), a .pt path, or a Hugging Face id/folder "
-                f"available offline (download it on a connected machine: huggingface-cli download {name_or_path}).")
+                f"available offline (download it on a connected machine: `{download_hint(name_or_path)}`, then "
+                f"--teacher DIR).")
         raise model_not_found("teacher model", name_or_path, hint, error) from error
 
 

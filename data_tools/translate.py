@@ -2,8 +2,15 @@
 
 Both backends share one batching scheme: sentences are tokenised once, sorted by source length (longest first),
 cut into batches of similar length, decoded, and put back in the caller's order. Every sentence gets its own
-length cap (`max_length_factor` × source tokens + `max_length_offset`, like Marian's --max-length-factor), so with
-greedy search a sentence translates to the same string alone or in any batch.
+length cap (`max_length_factor` × source tokens + `max_length_offset`, like Marian's --max-length-factor), so the
+cap never depends on the batch.
+
+What is guaranteed: a resumed translation step is byte-identical to an uninterrupted one, because shards have fixed
+row ranges and are recomputed whole (the same sentences in the same batches). What is not: that a sentence
+translates to the same string alone as in a batch. Padding changes the shapes of the batched matrix products, and
+under fp16 (torch on CUDA) or int8/float16 (CTranslate2) their rounding differs with the batch, which can flip a
+greedy choice near a tie; in float32 on CPU the strings agree in our tests, but that is an observation, not a
+promise.
 """
 from __future__ import annotations
 
@@ -17,6 +24,7 @@ from typing import Sequence
 
 from turkish_clip.batching import length_sorted_batches
 from turkish_clip.errors import InputError, ModelNotFoundError, UserError, model_not_found
+from turkish_clip.hub import check_hub
 
 
 log = logging.getLogger(__name__)
@@ -25,7 +33,7 @@ DEFAULT_MODEL = "Helsinki-NLP/opus-mt-tc-big-en-tr"
 BACKENDS = ("marian", "ctranslate2")
 CT2_PIN = "ctranslate2==4.8.5"
 MODEL_HINT = ("Download it on a machine with internet (`hf download {name} --local-dir DIR`), copy DIR "
-              "here and pass DIR as the model, or point HF_HOME at a Hugging Face cache that holds it.")
+              "here and pass DIR as the model (--model DIR), or point HF_HOME at a Hugging Face cache that holds it.")
 
 
 @dataclass
@@ -194,7 +202,9 @@ def load_translator(backend: str = "marian", model: str = DEFAULT_MODEL, device:
 
         if dtype not in (None, "float32", "float16", "bfloat16"):
             raise UserError(f"unknown dtype '{dtype}' for the marian backend: float32, float16 or bfloat16")
-        device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+        from turkish_clip.clip_towers import pick_device
+
+        device = str(pick_device(device))  # a bad or absent device fails here, before the model loads
         tokenizer, net = _load_hf(model, cache_dir)
         torch_dtype = getattr(torch, dtype or ("float16" if device.startswith("cuda") else "float32"))
         return MarianTranslator(net.to(device=device, dtype=torch_dtype), tokenizer, opts, model, target_lang)
@@ -260,6 +270,8 @@ def _load_hf(name: str, cache_dir: str | None, tokenizer_only: bool = False):
     if name.startswith((".", "/", "~")) and not local.exists():
         raise ModelNotFoundError(f"translation model folder '{name}' does not exist: pass an existing model folder "
                                  f"or a hub id such as {DEFAULT_MODEL}")
+    if not local.is_dir():
+        check_hub()
     try:
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message="Recommended: pip install sacremoses")  # used by no Marian step

@@ -87,7 +87,10 @@ def _load_import(data_dir: Path, config, state: dict) -> dict:
 
     translations = read_translations(config.import_path, text_column=config.text_column, lang=config.target_lang)
     captions = pq.read_table(data_dir / cache.CAPTIONS, columns=["caption_id"]).to_pandas()
-    texts, stats = align_translations(captions, translations, source=str(config.import_path))
+    texts, stats = align_translations(
+        captions, translations, source=str(config.import_path),
+        fix="add the missing translations to the file (every caption needs one), or translate with a model instead "
+            "(--backend marian)")
     state["texts"] = texts.set_axis(captions["caption_id"])
     return {"backend": "import", "model": str(config.import_path), "target_lang": config.target_lang,
             "source_sha256": files.file_sha256(config.import_path), "stats": stats.to_dict()}

@@ -154,7 +154,9 @@ class AlignStats:
 
 
 def align_translations(captions: pd.DataFrame, translations: pd.DataFrame, allow_partial: bool = False,
-                       source: str = "translations") -> tuple[pd.Series, AlignStats]:
+                       source: str = "translations",
+                       fix: str = "add them, or pass allow_partial=True to drop those captions",
+                       ) -> tuple[pd.Series, AlignStats]:
     """Translation text for each captions row (index = the captions rows' index, in their order).
 
     Missing translations are an InputError, unless allow_partial: then those rows are left out of the result
@@ -172,8 +174,7 @@ def align_translations(captions: pd.DataFrame, translations: pd.DataFrame, allow
                        missing_ids=[int(i) for i in captions.loc[is_missing, "caption_id"].iloc[:SHOWN_IDS]])
     if stats.missing and not allow_partial:
         raise InputError(f"{source}: {stats.missing:,} of {stats.captions:,} captions have no translation "
-                         f"(first caption ids: {', '.join(map(str, stats.missing_ids))}); add them, or allow a "
-                         "partial import to drop those captions")
+                         f"(first caption ids: {', '.join(map(str, stats.missing_ids))}); {fix}")
     if stats.missing:
         log.warning("%s: %d captions have no translation and are dropped", source, stats.missing)
     if stats.extra:

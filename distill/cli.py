@@ -7,7 +7,7 @@ import logging
 import os
 import sys
 
-from turkish_clip.errors import UserError
+from turkish_clip.errors import UserError, at_least
 
 EXAMPLES = """examples:
   python -m distill train --data data --model dbmdz/distilbert-base-turkish-cased
@@ -37,10 +37,10 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--run-dir", help="checkpoints, history.json/png, state.json (default: runs/student)")
     train.add_argument("--output-dir", help="fine-tuned encoder + tokenizer + student.json (default: student)")
     train.add_argument("--head", dest="head_path", help="where to write clip_head.h5 (default: ./clip_head.h5)")
-    train.add_argument("--epochs1", type=int, help="stage 1 epochs (head only; with the ridge solver 0 skips stage 1, "
+    train.add_argument("--epochs1", type=at_least(0), help="stage 1 epochs (head only; with the ridge solver 0 skips stage 1, "
                        "any other value is one closed-form fit)")
-    train.add_argument("--epochs2", type=int, help="stage 2 epochs (everything)")
-    train.add_argument("--batch-size", type=int, help="batch size of both stages")
+    train.add_argument("--epochs2", type=at_least(0), help="stage 2 epochs (everything)")
+    train.add_argument("--batch-size", type=at_least(1), help="batch size of both stages")
     train.add_argument("--loss", choices=["mse", "cosine", "contrastive", "mse+contrastive"],
                        help="training objective (default mse+contrastive: MSE to the teacher vectors + 0.3 x InfoNCE; "
                             "see --set contrastive_weight=, temperature=, contrastive_negatives=)")
@@ -54,13 +54,17 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--resume", action="store_true", help="continue the run in --run-dir from its last checkpoint (same options; only "
                        "epochs, patience, verbosity and output paths may change)")
     train.add_argument("--print-config", action="store_true", help="print the resulting config as JSON and exit")
-    train.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
+    train.add_argument("-q", "--quiet", action="store_true", help="no progress bars or epoch lines")
+    train.add_argument("-v", "--verbose", action="count", default=0,
+                       help="also log what TensorFlow and the libraries say (-vv for DEBUG)")
     evaluate = sub.add_parser("evaluate", help="metrics of a saved student on a cache (validation split by default)")
     evaluate.add_argument("--model", help="folder written by `distill train` (default: $TURKISH_CLIP_MODEL, else ./student, "
                           "else the user folder's student/, as for inference.py)")
     evaluate.add_argument("--data", dest="data_dir", default="data", help="cache folder (default: data)")
     evaluate.add_argument("--split", choices=["val", "all"], default="val")
-    evaluate.add_argument("--batch-size", type=int, default=64)
+    evaluate.add_argument("--batch-size", type=at_least(1), default=64)
+    evaluate.add_argument("--json", action="store_true", help="print the metrics as JSON (recall as fractions)")
+    evaluate.add_argument("-v", "--verbose", action="count", default=0, help="log details (-vv for DEBUG)")
     export = sub.add_parser("export", help="write a trained student as a sentence-transformers folder or an ONNX "
                             "graph (needs requirements-export.txt)", epilog=EXAMPLES,
                             formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -108,9 +112,26 @@ def run_export(args: argparse.Namespace) -> str:
     return "wrote " + ", ".join(str(f) for f in files)
 
 
+def format_metrics(m: dict) -> str:
+    """mse, cosine and TR->EN recall in percent, as every table of the project shows recall."""
+    return f"mse {m['mse']:.5g}  cosine {m['cosine']:.4f}  TR->EN R@1 {100 * m['r1']:.1f}%  R@5 {100 * m['r5']:.1f}%"
+
+
+def setup_logging(verbose: int) -> None:
+    """Our own INFO lines by default; TensorFlow's C++/absl lines and the libraries' chatter only with -v."""
+    from turkish_clip.runtime import setup_tensorflow
+
+    setup_tensorflow(verbose=verbose > 0)
+    logging.basicConfig(level={0: logging.WARNING, 1: logging.INFO}.get(verbose, logging.DEBUG),
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for ours in ("distill", "data_tools"):
+        logging.getLogger(ours).setLevel(logging.DEBUG if verbose > 1 else logging.INFO)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    setup_logging(getattr(args, "verbose", 0))
+    config = None
     try:
         if args.command == "train":
             config = build_config(args)
@@ -120,8 +141,7 @@ def main(argv: list[str] | None = None) -> int:
             from .train import train
 
             result = train(config, resume=args.resume)
-            m = result["metrics"]
-            print(f"validation: mse {m['mse']:.5g}  cosine {m['cosine']:.4f}  TR->EN R@1 {m['r1']:.4f}  R@5 {m['r5']:.4f}")
+            print(f"validation: {format_metrics(result['metrics'])}")
             print(f"wrote {result['head_path']} and {result['output_dir']}/ (history in {config.run_dir}/history.json)")
         elif args.command == "export":
             print(run_export(args))
@@ -131,8 +151,21 @@ def main(argv: list[str] | None = None) -> int:
             from .evaluate import evaluate_saved
 
             model = args.model or os.environ.get(ENV_MODEL) or str(default_student())
-            print(json.dumps(evaluate_saved(model, args.data_dir, args.split, args.batch_size), indent=2))
+            result = evaluate_saved(model, args.data_dir, args.split, args.batch_size)
+            print(json.dumps(result, indent=2) if args.json else
+                  f"{model} on {args.data_dir} ({result['split']}, {result['count']:,} captions): "
+                  f"{format_metrics(result)}")
     except UserError as err:
-        print(f"error: {err}", file=sys.stderr)
+        print(f"error: {' '.join(str(err).split())}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        from pathlib import Path
+
+        run_dir = Path(config.run_dir) if config is not None else None
+        if args.command == "train" and run_dir is not None and (run_dir / "state.json").is_file():
+            print(f"interrupted: finished epochs are checkpointed in {run_dir}; to continue, run: python -m distill "
+                  f"train --config {run_dir / 'config.json'} --resume", file=sys.stderr)
+        else:
+            print("interrupted; run the same command again to start over", file=sys.stderr)
+        return 130
     return 0

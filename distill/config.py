@@ -178,7 +178,11 @@ class TrainConfig:
     def load(cls, path: str | Path) -> TrainConfig:
         path = Path(path)
         try:
-            return cls.from_dict(json.loads(path.read_text(encoding="utf-8")))
+            data = json.loads(path.read_text(encoding="utf-8"))
+            if not isinstance(data, dict):
+                raise UserError(f"config file {path} holds a JSON {type(data).__name__}, not an object of options; "
+                                f"see `python -m distill train --print-config` for the format")
+            return cls.from_dict(data)
         except FileNotFoundError:
             raise UserError(f"config file {path} does not exist") from None
         except json.JSONDecodeError as err:

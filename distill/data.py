@@ -150,10 +150,13 @@ def pad_batch(ids: list[np.ndarray], pad_id: int, length: int) -> dict[str, np.n
     return {"input_ids": input_ids, "attention_mask": mask}
 
 
-def pad_to_multiple(ids: list[np.ndarray], pad_id: int, multiple: int) -> dict[str, np.ndarray]:
-    """`pad_batch` to the batch's longest text rounded up to `multiple` (encoding without training)."""
+def pad_to_multiple(ids: list[np.ndarray], pad_id: int, multiple: int, limit: int | None = None
+                    ) -> dict[str, np.ndarray]:
+    """`pad_batch` to the batch's longest text rounded up to `multiple` (encoding without training); the rounding
+    never goes past `limit` (the encoder's position limit)."""
     longest = max(len(x) for x in ids)
-    return pad_batch(ids, pad_id, -(-longest // multiple) * multiple)
+    rounded = -(-longest // multiple) * multiple
+    return pad_batch(ids, pad_id, rounded if limit is None else max(longest, min(rounded, limit)))
 
 
 def padded_length(ids: list[np.ndarray], multiple: int, max_length: int, fixed: bool) -> int:

@@ -39,6 +39,13 @@ def write_state(run_dir: Path, state: dict) -> None:
         tmp.write_text(json.dumps(state, indent=2) + "\n", encoding="utf-8")
 
 
+def mark_diverged(run_dir: Path, stage: int) -> None:
+    """Record that `stage` stopped on a non-finite loss: a --resume may then change that stage's learning rate."""
+    state = read_state(run_dir)
+    if state is not None:
+        write_state(run_dir, {**state, "diverged": stage})
+
+
 def _flat(data: dict, prefix: str = "") -> dict:
     out = {}
     for key, value in data.items():
@@ -47,14 +54,17 @@ def _flat(data: dict, prefix: str = "") -> dict:
 
 
 def check_resumable(run_dir: Path, config: TrainConfig) -> None:
-    """Refuse to resume with options that differ from the run's config.json, except RESUMABLE_CHANGES."""
+    """Refuse to resume with options that differ from the run's config.json, except RESUMABLE_CHANGES and, after a
+    non-finite loss, the learning rate of the stage that diverged (it continues from the last good checkpoint)."""
     path = run_dir / "config.json"
     if not path.is_file():
         log.warning("--resume: %s is missing; cannot check that the options match the run's", path)
         return
     saved, new = _flat(TrainConfig.load(path).to_dict()), _flat(config.to_dict())
-    changed = [k for k in new if saved.get(k) != new[k] and k not in RESUMABLE_CHANGES]
+    diverged = (read_state(run_dir) or {}).get("diverged")
+    allowed = RESUMABLE_CHANGES + ((f"stage{diverged}.learning_rate",) if diverged else ())
+    changed = [k for k in new if saved.get(k) != new[k] and k not in allowed]
     if changed:
         diffs = ", ".join(f"{k} {saved.get(k)!r} -> {new[k]!r}" for k in changed)
         raise UserError(f"--resume: {run_dir} was started with other options ({diffs}); resume with {path} "
-                        f"(only {', '.join(RESUMABLE_CHANGES)} may change) or start a new run_dir")
+                        f"(only {', '.join(allowed)} may change) or start a new run_dir")

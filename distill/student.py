@@ -9,14 +9,15 @@ import tensorflow as tf
 import tf_keras
 
 from turkish_clip.batching import encode_sorted
-from turkish_clip.errors import looks_like_local_path, model_not_found
+from turkish_clip.errors import UserError, looks_like_local_path, model_not_found
+from turkish_clip.hub import check_hub, download_hint
 
 from .head import build_head
 from .pooling import mean_pool
 
 log = logging.getLogger(__name__)
 
-HINT = "Download it where there is internet (huggingface-cli download NAME) and pass its local folder, or set HF_HOME."
+HINT = "Download it where there is internet (`" + download_hint("NAME") + "`) and pass DIR as the model (--model DIR)."
 TURKISH_PROBE = "Çiçekçi İğdır ılık şölen Ömür Ürün"  # = turkish_clip/languages/languages.tsv, probe of "tr"
 
 
@@ -28,7 +29,24 @@ def _check_local(name_or_path: str, what: str) -> Path:
     local = Path(name_or_path).expanduser()
     if not local.is_dir() and (looks_like_local_path(name_or_path) or local.exists()):
         raise model_not_found(what, name_or_path, "No such model folder: pass a save_pretrained folder or a hub id.")
+    if (local / "config.json").is_file():
+        check_text_encoder(local / "config.json", name_or_path)
     return local
+
+
+def check_text_encoder(config_json: Path, name: str) -> None:
+    """The student must be an encoder-only model (BERT family); a translation model (Marian, T5, ...) is refused in one
+    line before it loads (its TF call would fail deep inside Keras)."""
+    import json
+
+    try:
+        config = json.loads(config_json.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return  # transformers reports a broken config itself
+    if isinstance(config, dict) and (config.get("is_encoder_decoder") or "decoder_start_token_id" in config):
+        raise UserError(f"student model {name} is a {config.get('model_type', 'sequence-to-sequence')} "
+                        f"encoder-decoder (a translation model), not a text encoder; pass an encoder such as "
+                        f"dbmdz/distilbert-base-turkish-cased (--model)")
 
 
 def resolve_model_folder(name_or_path: str, cache_dir: str | None = None) -> Path:
@@ -42,10 +60,12 @@ def resolve_model_folder(name_or_path: str, cache_dir: str | None = None) -> Pat
             raise model_not_found("student encoder", name_or_path, "The folder has no config.json: pass a save_pretrained folder.")
         return local
     hint = HINT.replace("NAME", name_or_path)
+    check_hub()
     try:
         folder = Path(hf_hub_download(name_or_path, "config.json", cache_dir=cache_dir)).parent
     except (OSError, ValueError) as err:  # offline and not cached, unknown repo, bad id
         raise model_not_found("student encoder", name_or_path, hint, err) from None
+    check_text_encoder(folder / "config.json", name_or_path)
     last: BaseException | None = None
     for filename in WEIGHT_FILES:
         try:
@@ -83,7 +103,8 @@ def load_tokenizer(name_or_path: str, cache_dir: str | None = None, lang: str | 
 
     from turkish_clip.languages import language
 
-    _check_local(name_or_path, "student tokenizer")
+    if not _check_local(name_or_path, "student tokenizer").is_dir():
+        check_hub()
     try:
         tokenizer = AutoTokenizer.from_pretrained(name_or_path, cache_dir=cache_dir)
     except (OSError, ValueError) as err:
@@ -149,11 +170,14 @@ def build_student(encoder, output_dim: int, head: tf_keras.Model | None = None) 
 def encode_ids(student: Student, ids: list[np.ndarray], batch_size: int = 64, pad_id: int = 0,
                pad_multiple: int = 8) -> np.ndarray:
     """Student vectors [n, dim] float32 (unnormalised) of tokenised texts, input order kept, batches of similar
-    length, each padded to its longest text rounded up to `pad_multiple`."""
+    length, each padded to its longest text rounded up to `pad_multiple` but never past the encoder's position
+    limit (a table of 514 positions must not get 520-long batches on a GPU)."""
     from .data import pad_to_multiple
 
+    limit = int(getattr(student.encoder.config, "max_position_embeddings", 0)) or None
+
     def encode_batch(index: np.ndarray) -> np.ndarray:
-        return student.infer(pad_to_multiple([ids[i] for i in index], pad_id, pad_multiple)).numpy()
+        return student.infer(pad_to_multiple([ids[i] for i in index], pad_id, pad_multiple, limit)).numpy()
 
     return encode_sorted([len(x) for x in ids], encode_batch, int(student.head.output_shape[-1]), batch_size=batch_size)
 

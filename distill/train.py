@@ -32,7 +32,9 @@ from .evaluate import metrics, validation_loss
 from .export import save_student
 from .features import cached_features, ids_key
 from .history import save_history
-from .run_state import STATE, check_resumable, read_state, write_state
+from .progress import StageProgress, epoch_line, show, stage_line
+from .provenance import TRAINING_IMAGE_IDS, cache_provenance, check_provenance, training_data
+from .run_state import STATE, check_resumable, mark_diverged, read_state, write_state
 from .student import build_student, encode_ids, load_encoder, load_tokenizer
 
 log = logging.getLogger(__name__)
@@ -40,7 +42,11 @@ PAUSE_ENV = "DISTILL_PAUSE_AFTER"  # testing hook "STAGE:EPOCH": sleep once that
 
 
 class TrainingDivergedError(UserError):
-    """The loss became NaN/inf; the last good checkpoint is kept."""
+    """The loss became NaN/inf; the last good checkpoint is kept. `stage`: the stage that diverged."""
+
+    def __init__(self, message: str, stage: int | None = None):
+        super().__init__(message)
+        self.stage = stage
 
 
 class WarmupDecay(tf_keras.optimizers.schedules.LearningRateSchedule):
@@ -128,21 +134,24 @@ class Trainer:
         state = read_state(self.run_dir) if resume else None
         if resume and state is None:
             raise UserError(f"--resume: {self.run_dir} has no {STATE}; start the run without --resume")
+        provenance = cache_provenance(config.data_dir)
         if resume:
             check_resumable(self.run_dir, config)
+            check_provenance(self.run_dir, state.get("provenance"), provenance)
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self.state = state or {"stage": 0, "epoch": 0, "stage_done": True, "checkpoint": None, "history": []}
+        self.state.setdefault("provenance", provenance)  # what this run trains on; --resume refuses a changed cache
         config.save(self.run_dir / "config.json")
         tf_keras.utils.set_random_seed(config.seed)
         self.strategy, self.jit = setup_device(config)
         self.pad_multiple = config.pad_multiple or (8 if tf.config.list_physical_devices("GPU") else 1)
-        self.tokenizer = load_tokenizer(config.model, config.cache_dir, config.lang)
-        self.pad_id = self.tokenizer.pad_token_id or 0
-        self.train, self.val, self.manifest = load_splits(
+        self.train, self.val, self.manifest = load_splits(  # the data is checked before any model loads
             config.data_dir, config.text_column, config.val_fraction, config.seed, config.include_english,
             config.normalize_targets, config.max_train)
         if len(self.train) == 0 or len(self.val) == 0:
             raise UserError(f"{config.data_dir}: {len(self.train)} training / {len(self.val)} validation captions; need both (check val_fraction)")
+        self.tokenizer = load_tokenizer(config.model, config.cache_dir, config.lang)
+        self.pad_id = self.tokenizer.pad_token_id or 0
         self.train_ids = tokenize(self.tokenizer, self.train.texts, config.max_length)
         self.val_ids = tokenize(self.tokenizer, self.val.texts, config.max_length)
         cut = sum(len(x) >= config.max_length for x in self.train_ids)
@@ -178,7 +187,10 @@ class Trainer:
                 "temperature": self.config.temperature, "val_fraction": self.config.val_fraction, "seed": self.config.seed,
                 "include_english": self.config.include_english, "data_dir": str(self.config.data_dir),
                 "metrics": final}
-        save_student(self.student, self.tokenizer, self.config.output_dir, info, self.config.head_path)
+        info["training_data"], image_ids = training_data(self.manifest, self.config.data_dir, self.train.groups,
+                                                         self.train.caption_ids)
+        save_student(self.student, self.tokenizer, self.config.output_dir, info, self.config.head_path,
+                     arrays={TRAINING_IMAGE_IDS: image_ids})
         self.state["finished"] = True
         write_state(self.run_dir, self.state)
         return {"metrics": final, "history": self.state["history"], "output_dir": self.config.output_dir,
@@ -244,6 +256,7 @@ class Trainer:
         self.student.head.layers[-1].set_weights([kernel, bias])
         record = {"stage": 1, "epoch": 1, "loss": gram.mse(kernel, bias), **_prefixed(val), "solver": "ridge",
                   "ridge_penalty": penalty, "seconds": round(time.time() - began, 2)}
+        show(stage_line(f"stage 1 ridge (penalty {penalty:g})", record["loss"], val), self.config.verbose)
         self.state["history"].append(record)
         prefix = "ckpt-s1-final"
         _checkpoint(self.student).write(str(self.run_dir / prefix))
@@ -275,14 +288,17 @@ class Trainer:
             data = make_data(epoch, self.config.seed * 1000 + no * 100 + epoch)
             guard = NonFiniteLossGuard()
             validation = EpochValidation(validate, guard)
-            fitted = distiller.fit(data, epochs=epoch + 1, initial_epoch=epoch, verbose=self.config.verbose,
-                                   callbacks=[guard, validation])
+            progress = StageProgress(no, epoch + 1, cfg.epochs, steps, self.config.verbose)  # not Keras' "Epoch n/n"
+            fitted = distiller.fit(data, epochs=epoch + 1, initial_epoch=epoch, verbose=0,
+                                   callbacks=[guard, validation, progress])
             if guard.bad:
                 kept = (f"last good checkpoint kept ({self.run_dir / state['checkpoint']})" if state["checkpoint"]
                         else "no checkpoint yet (no epoch had finished)")
+                lower = f"stage{no}.learning_rate={cfg.learning_rate / 10:g}"
                 raise TrainingDivergedError(
                     f"stage {no} epoch {epoch + 1} batch {guard.bad[0] + 1}: training loss became {guard.bad[1]}; stopped, "
-                    f"{kept}. Lower stage{no}.learning_rate or check the teacher vectors, then continue with --resume")
+                    f"{kept}. Continue from there with a lower learning rate: python -m distill train --config "
+                    f"{self.run_dir / 'config.json'} --resume --set {lower} (or check the teacher vectors)", stage=no)
             val = validation.result
             vloss = validation_loss(val, self.config.loss)
             if not math.isfinite(vloss):
@@ -302,9 +318,8 @@ class Trainer:
             self._remove_other_bests(no, best)
             save_history(self.run_dir, self.state["history"])
             _pause_for_tests(no, epoch + 1)
-            log.log(logging.DEBUG if self.config.verbose else logging.INFO,  # Keras' progress line already shows it
-                    "stage %d epoch %d/%d: loss %.5g, val_mse %.5g, val_cosine %.4f, val_r1 %.4f, val_r5 %.4f", no,
-                    epoch + 1, cfg.epochs, record["loss"], val["mse"], val["cosine"], val["r1"], val["r5"])
+            log.log(logging.DEBUG if self.config.verbose else logging.INFO,  # StageProgress already printed it
+                    "%s", epoch_line(no, epoch + 1, cfg.epochs, record["loss"], val, record["seconds"]))
             if bad_epochs >= cfg.patience:
                 log.info("stage %d: early stop, no better validation loss for %d epochs", no, bad_epochs)
                 break
@@ -346,5 +361,9 @@ def train(config: TrainConfig, resume: bool = False) -> dict:
     policy = tf_keras.mixed_precision.global_policy()
     try:
         return Trainer(config, resume).run()
+    except TrainingDivergedError as error:
+        if error.stage is not None:  # --resume may then lower that stage's learning rate
+            mark_diverged(Path(config.run_dir), error.stage)
+        raise
     finally:
         tf_keras.mixed_precision.set_global_policy(policy)  # mixed precision is this run's, not the process's

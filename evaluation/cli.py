@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
-from turkish_clip.errors import InputError, UserError
+from turkish_clip.errors import InputError, UserError, at_least
 from turkish_clip.models import DEFAULT_CLIP, ENV_CLIP, ENV_HEAD, ENV_MODEL, MONATIS_ENCODER
 
 log = logging.getLogger("evaluation")
@@ -62,13 +62,16 @@ def _options() -> argparse.ArgumentParser:
     common.add_argument("--lang", metavar="CODE", help="language of the captions / class names, ISO code (default: the one the "
                         "student was trained for, else tr); zero-shot uses its shipped templates and CIFAR names")
     common.add_argument("--model", help=f"text model: student folder or HF encoder id/folder (env {ENV_MODEL})")
-    common.add_argument("--head", help=f"clip_head.h5 (env {ENV_HEAD})")
+    common.add_argument("--head", help=f"clip_head.h5 (env {ENV_HEAD}; a student folder uses its own)")
+    common.add_argument("--force", action="store_true",
+                        help="load a head whose encoder fingerprint disagrees with the encoder (warning, not error)")
     common.add_argument("--clip", help=f"CLIP name, .pt file or HF folder (env {ENV_CLIP}; default {DEFAULT_CLIP})")
-    common.add_argument("--device", help="torch device for CLIP (default: cuda if available)")
+    common.add_argument("--device", help="cpu, cuda or cuda:N, for CLIP (torch) and the student (TensorFlow) alike "
+                                         "(default: cuda if available)")
     common.add_argument("--backend", choices=["tf", "onnx"], help="text model runtime: tf or onnx (a folder of "
                         "`distill export --format onnx`; default: onnx for such a folder)")
-    common.add_argument("--batch-size", type=int, default=64, help="texts per batch (default 64)")
-    common.add_argument("--image-batch-size", type=int, default=32, help="images per batch (default 32)")
+    common.add_argument("--batch-size", type=at_least(1), default=64, help="texts per batch (default 64)")
+    common.add_argument("--image-batch-size", type=at_least(1), default=32, help="images per batch (default 32)")
     common.add_argument("--no-progress", action="store_true", help="no progress bars")
     common.add_argument("-v", "--verbose", action="store_true", help="log what is loaded and done")
     return common
@@ -215,7 +218,7 @@ def run(args) -> str:
 
             check_templates(args.template)  # "bir {} {x}" or "{} {": one line naming the template
     model = TurkishCLIP(args.model, args.head, args.clip, device=args.device, batch_size=args.batch_size,
-                        image_batch_size=args.image_batch_size, backend=args.backend)
+                        image_batch_size=args.image_batch_size, backend=args.backend, force=args.force)
     model.check_models()
     progress = not args.no_progress
     if args.command == "retrieval":
@@ -240,6 +243,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         print(run(args))
     except UserError as error:
-        print(f"error: {error}", file=sys.stderr)
+        print(f"error: {' '.join(str(error).split())}", file=sys.stderr)
         return 2
     return 0

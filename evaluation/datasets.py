@@ -38,6 +38,7 @@ class RetrievalSet:
     english_to_image: list[int] | None = None
     english_aligned: bool = False
     source: dict = field(default_factory=dict)  # the files it was read from
+    image_ids: list[int] | None = None  # COCO image ids of image_paths, where known (to check training overlap)
 
     def __post_init__(self) -> None:
         if len(self.captions) != len(self.caption_to_image):
@@ -64,7 +65,7 @@ class RetrievalSet:
         if self.english is None:
             return None
         return RetrievalSet(name=f"{self.name}/en", lang="en", image_paths=self.image_paths, captions=self.english,
-                            caption_to_image=self.english_to_image, source=self.source)
+                            caption_to_image=self.english_to_image, source=self.source, image_ids=self.image_ids)
 
     def parallel_pairs(self) -> list[tuple[str, str]]:
         """(caption, English caption) pairs for fidelity; only when the English captions are row-aligned."""

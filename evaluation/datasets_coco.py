@@ -69,8 +69,14 @@ def load_xtd10(folder: Path | str, image_dir: Path | str, lang: str = "tr", chec
                           image_paths=[resolve(image_dir, k, coco_candidates) for k in keys],
                           captions=captions, caption_to_image=links, english=english,
                           english_to_image=list(links) if english else None, english_aligned=english is not None,
-                          source=source)
+                          source=source, image_ids=_coco_ids(keys))
     return finish(result, check_images)
+
+
+def _coco_ids(names: list[str]) -> list[int] | None:
+    """COCO image ids from COCO_<split>_<id>.jpg names; None unless every name is one."""
+    matches = [_COCO_NAME.match(Path(n).name) for n in names]
+    return [int(m.group(2)) for m in matches] if matches and all(matches) else None
 
 
 def karpathy_images(path: Path, split: str | None) -> Iterator[tuple[str, dict, list[tuple[int, str]]]]:
@@ -108,12 +114,13 @@ def load_coco_karpathy(karpathy_json: Path | str, image_dir: Path | str, split: 
     image_dir/<filename>.
     """
     path = Path(karpathy_json)
-    pairs, sentids, paths = [], [], {}
+    pairs, sentids, paths, cocoids = [], [], {}, {}
     for item, image, sentences in karpathy_images(path, split):
         if not isinstance(image.get("cocoid"), int):
             raise InputError(f"{path}: {item} has no integer 'cocoid'; expected dataset_coco.json "
                              "(use load_flickr for the Flickr files)")
         key = image["filename"]
+        cocoids[key] = image["cocoid"]
         paths[key] = f"{image.get('filepath', '')}/{key}".lstrip("/")
         for sentid, raw in sentences:
             if sentid < 0:
@@ -125,7 +132,8 @@ def load_coco_karpathy(karpathy_json: Path | str, image_dir: Path | str, split: 
     source: dict = {"karpathy": path}
     if translations is None:
         result = RetrievalSet(name=f"coco-karpathy-{split}-en", lang="en", image_paths=image_paths,
-                              captions=english, caption_to_image=links, source=source)
+                              captions=english, caption_to_image=links, source=source,
+                              image_ids=[cocoids[k] for k in keys])
         return finish(result, check_images)
     table = read_translations(translations, lang=lang)
     texts = dict(zip(table["caption_id"].tolist(), table["text"].tolist()))
@@ -137,5 +145,6 @@ def load_coco_karpathy(karpathy_json: Path | str, image_dir: Path | str, split: 
     source["translations"] = Path(translations)
     result = RetrievalSet(name=f"coco-karpathy-{split}-{lang}", lang=lang, image_paths=image_paths,
                           captions=[texts[s] for s in sentids], caption_to_image=links, english=english,
-                          english_to_image=list(links), english_aligned=True, source=source)
+                          english_to_image=list(links), english_aligned=True, source=source,
+                          image_ids=[cocoids[k] for k in keys])
     return finish(result, check_images)

@@ -17,8 +17,9 @@ from typing import Sequence
 import numpy as np
 from tqdm.auto import tqdm
 
-from data_tools.shards import assemble_npy, plan_shards, shard_rows
+from data_tools.shards import DamagedShardError, assemble_npy, plan_shards, shard_rows
 from turkish_clip import files
+from turkish_clip.files import folder_lock
 
 log = logging.getLogger(__name__)
 FORMAT = {"format": "turkish-clip-image-embeddings", "version": 1}
@@ -62,8 +63,23 @@ def _load_finished(folder: Path, key: dict) -> np.ndarray | None:
     if meta.get("key") != key:
         log.info("%s was made from other images or another model: recomputing", folder)
         return None
-    vectors = np.load(vectors_path, mmap_mode="r")
+    try:
+        vectors = np.load(vectors_path, mmap_mode="r", allow_pickle=False)
+    except (ValueError, OSError, EOFError) as error:  # a cache: recompute what is damaged
+        log.warning("%s is damaged (%s): recomputing it", vectors_path, error)
+        return None
     return vectors if vectors.shape[0] == key["images"] else None
+
+
+def _shard_done(path: Path, rows: int) -> bool:
+    if not path.is_file():
+        return False
+    try:
+        return shard_rows(path) == rows
+    except DamagedShardError as error:
+        log.warning("%s; recomputing it", error)
+        path.unlink()
+        return False
 
 
 def embed_images(paths: Sequence[Path], encoder, root: Path | str, name: str, *, shard_size: int = SHARD_SIZE,
@@ -77,6 +93,12 @@ def embed_images(paths: Sequence[Path], encoder, root: Path | str, name: str, *,
     paths = [Path(p) for p in paths]
     key = images_key(paths, model_key(encoder))
     folder = cache_folder(root, name, key)
+    folder.mkdir(parents=True, exist_ok=True)
+    with folder_lock(folder, wait=True):  # two evaluations sharing a cache: one computes, the other then reuses
+        return _embed_locked(paths, encoder, folder, name, key, shard_size, batch_size, progress)
+
+
+def _embed_locked(paths, encoder, folder, name, key, shard_size, batch_size, progress) -> ImageEmbeddings:
     done = _load_finished(folder, key)
     if done is not None:
         if (folder / WORK).is_dir():  # killed after the final file was written, before the clean-up
@@ -96,7 +118,7 @@ def embed_images(paths: Sequence[Path], encoder, root: Path | str, name: str, *,
         files.write_json_atomic(state_path, state)
     shards = plan_shards(len(paths), state["shard_size"])
     shard_path = {s.index: work / f"{s.name}.npy" for s in shards}
-    todo = [s for s in shards if not shard_path[s.index].is_file() or shard_rows(shard_path[s.index]) != s.rows]
+    todo = [s for s in shards if not _shard_done(shard_path[s.index], s.rows)]
     reused = len(paths) - sum(s.rows for s in todo)
     size = batch_size or encoder.batch_size
     with tqdm(total=len(paths), initial=reused, unit="image", desc=f"embedding images ({name})",

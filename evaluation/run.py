@@ -83,6 +83,24 @@ def _language(lang: str | None, strict: bool = True) -> dict:
     return {"lang": info.code, "language": info.name}
 
 
+def training_overlap(dataset: RetrievalSet, model) -> dict | None:
+    """Images of the set that the student was trained on (its folder records the image ids), with a warning: its
+    scores on them measure memory, not generalisation. None when either side's image ids are unknown."""
+    text = getattr(model, "text", None)
+    trained = text.training_image_ids() if hasattr(text, "training_image_ids") else None
+    if dataset.image_ids is None or trained is None:
+        if dataset.image_ids is not None:
+            log.info("%s: the student does not record its training images; cannot check for overlap", dataset.name)
+        return None
+    shared = np.intersect1d(np.asarray(dataset.image_ids, np.int64), trained)
+    if len(shared):
+        log.warning("%s: the student was trained on captions of %d of its %d images (image ids %s ...): its scores "
+                    "on this set are inflated; train on a cache built with the default exclusions (--karpathy "
+                    "dataset_coco.json for COCO Karpathy test)", dataset.name, len(shared), dataset.n_images,
+                    shared[:5].tolist())
+    return {"images_in_training": int(len(shared)), "examples": shared[:5].tolist()}
+
+
 def evaluate_retrieval(dataset: RetrievalSet, model, clip_teacher=None, cache_dir: Path | str = "results/cache",
                        *, ks: Sequence[int] = (1, 5, 10), progress: bool = True, shard_size: int | None = None,
                        lang: str | None = None) -> dict:
@@ -94,6 +112,7 @@ def evaluate_retrieval(dataset: RetrievalSet, model, clip_teacher=None, cache_di
     Returns {"retrieval": {name: ...}, "fidelity": {name: ...}?} in the `evaluation.report` schema.
     """
     spoken = _language(lang or getattr(dataset, "lang", None), strict=False)
+    overlap = training_overlap(dataset, model)
     images = _image_vectors(dataset.image_paths, model, cache_dir, dataset.name, progress, shard_size)
     teacher = clip_teacher if clip_teacher is not None else clip_text_teacher(model)
     student = encode_student(model, dataset.captions, progress, f"student ({spoken['language']})")  # [n, dim]
@@ -105,6 +124,8 @@ def evaluate_retrieval(dataset: RetrievalSet, model, clip_teacher=None, cache_di
         clip_en = encode_clip(teacher, dataset.english, progress, "CLIP text (English)")  # [n_en, dim]
         models["clip_en"] = retrieval_entry(clip_en, images.vectors, dataset.english_to_image, ks)
     info = {**dataset.info(), **spoken, "image_cache": images.info(), "models": describe_models(model, teacher)}
+    if overlap is not None:
+        info["training_overlap"] = overlap
     results: dict = {"retrieval": {dataset.name: {"info": info, "models": models}}}
     if dataset.english_aligned and clip_en is not None:
         results["fidelity"] = {dataset.name: {

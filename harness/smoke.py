@@ -8,6 +8,8 @@ works where the real models cannot be reached; its numbers say nothing about qua
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
 import logging
 import os
 import shutil
@@ -109,11 +111,26 @@ def run(workdir: Path, lang: str = "tr") -> float:
     return time.perf_counter() - began
 
 
+class _HiddenFolder(io.TextIOBase):
+    """stdout with a temporary folder's path shown as <tmp>: its files are deleted at the end, so naming them
+    would only mislead (--keep or --workdir show the real paths)."""
+
+    def __init__(self, stream, folder: Path):
+        self.stream, self.folder = stream, str(folder)
+
+    def write(self, text: str) -> int:
+        return self.stream.write(text.replace(self.folder, "<tmp>"))
+
+    def flush(self) -> None:
+        self.stream.flush()
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m harness.smoke", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--workdir", help="where to build everything (default: a new temporary folder)")
-    parser.add_argument("--keep", action="store_true", help="keep the temporary folder (always kept with --workdir)")
+    parser.add_argument("--keep", action="store_true",
+                        help="keep the temporary folder and print its paths (always kept with --workdir)")
     parser.add_argument("--lang", default="tr", help="language of the whole run, ISO code (default: %(default)s; "
                         "hi: Hindi translations, student, labels and captions)")
     args = parser.parse_args(argv)
@@ -132,17 +149,20 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: --workdir {workdir} is not empty; give a new or empty folder", file=sys.stderr)
         return 2
     workdir.mkdir(parents=True, exist_ok=True)
+    keep = bool(args.workdir or args.keep)
     try:
-        seconds = run(workdir, args.lang)
+        with contextlib.redirect_stdout(sys.stdout if keep else _HiddenFolder(sys.stdout, workdir)):
+            seconds = run(workdir, args.lang)
     except UserError as error:
-        print(f"error: smoke test failed: {error} (files in {workdir})", file=sys.stderr)
+        print(f"error: smoke test failed: {error} (files kept in {workdir})", file=sys.stderr)
         return 2
     print(f"\nSMOKE OK ({args.lang}) in {seconds:.0f} s: captions -> translation -> teacher -> two-stage training -> zero-shot "
           f"-> search -> evaluation all ran, on TINY UNTRAINED models.")
-    if args.workdir or args.keep:
+    if keep:
         print(f"outputs in {workdir} (contact sheet: {workdir / 'contact_sheet.html'})")
     else:
         shutil.rmtree(workdir, ignore_errors=True)
+        print("(<tmp>: a temporary folder, now deleted; --keep or --workdir DIR keeps the outputs)")
     return 0
 
 

@@ -21,14 +21,18 @@ class TurkishCLIP:
 
     model: trained student folder (student.json) or a Hugging Face encoder id/folder (then `head` is its
     clip_head.h5); clip: OpenAI name, .pt file or Hugging Face CLIP folder. None means $TURKISH_CLIP_MODEL /
-    $TURKISH_CLIP_HEAD / $TURKISH_CLIP_CLIP, else ./student and ViT-B/32. lang: the language of the labels and
-    prompt templates (ISO code); None means the one the student records in student.json, else "tr".
+    $TURKISH_CLIP_HEAD / $TURKISH_CLIP_CLIP, else ./student and ViT-B/32. device (cpu, cuda, cuda:N) applies to
+    CLIP (torch) and the student (TensorFlow) alike; force loads a head whose encoder fingerprint disagrees.
+    lang: the language of the labels and prompt templates (ISO code); None means the one the student records in
+    student.json, else "tr".
     """
 
     def __init__(self, model: str | None = None, head: str | None = None, clip: str | None = None, *,
                  device: str | None = None, batch_size: int = 64, image_batch_size: int = 32,
-                 max_length: int | None = None, backend: str | None = None, lang: str | None = None):
-        self.model, self.head, self.clip, self.device, self._lang = model, head, clip, device, lang
+                 max_length: int | None = None, backend: str | None = None, lang: str | None = None,
+                 force: bool = False):
+        self.model, self.head, self.clip, self.device, self.force = model, head, clip, device, force
+        self._lang = lang
         self.backend = backend  # "tf", "onnx" (an export of `python -m distill export --format onnx`), None: auto
         self.batch_size, self.image_batch_size, self.max_length = batch_size, image_batch_size, max_length
         self._text = self._image = None
@@ -61,7 +65,7 @@ class TurkishCLIP:
                                                   max_length=self.max_length)
             else:
                 self._text = TextEncoder.load(self.model, self.head, batch_size=self.batch_size,
-                                              max_length=self.max_length)
+                                              max_length=self.max_length, force=self.force, device=self.device)
         return self._text
 
     @property
@@ -74,11 +78,16 @@ class TurkishCLIP:
         return self._image
 
     def check_models(self) -> None:
-        """Fail fast, in one line, if a model is missing: paths first (cheap), then CLIP, then the text model."""
+        """Fail fast, in one line, if a model is missing: paths and the device first (cheap), then CLIP, then the
+        text model."""
         from inference_api.onnx_encoder import resolve_backend
 
         if resolve_backend(self.model, self.backend) == "tf":
             resolve_text_model(self.model, self.head)
+        if self.device is not None:
+            from turkish_clip.clip_towers import pick_device
+
+            pick_device(self.device)
         _ = self.image, self.text
 
     def encode_text(self, texts: str | Sequence[str], batch_size: int | None = None) -> np.ndarray:
@@ -87,6 +96,9 @@ class TurkishCLIP:
 
     def encode_image(self, images, batch_size: int | None = None) -> np.ndarray:
         """Image paths or PIL images -> L2-normalised float32 [n, dim] (CLIP's image tower)."""
+        from inference_api.image_encoder import check_images
+
+        images = check_images(images)  # bad input fails before CLIP loads
         return self.image.encode(images, batch_size)
 
     @property

@@ -7,11 +7,12 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 from typing import Sequence
 
 import numpy as np
 
-from turkish_clip.errors import ModelNotFoundError, UserError
+from turkish_clip.errors import InputError, ModelNotFoundError, UserError
 from turkish_clip.images import ImageInput, preprocess_batch
 
 from turkish_clip.models import ENV_CLIP, resolve_clip, with_hint
@@ -19,6 +20,20 @@ from inference_api.text_encoder import l2_normalize
 
 log = logging.getLogger(__name__)
 CLIP_LOGIT_SCALE = 100.0  # exp(logit_scale) of OpenAI's released checkpoints (clamped there in training)
+
+
+def check_images(images) -> list:
+    """A list of image paths or PIL images (one path or one PIL image becomes a list of one); anything else is an
+    InputError naming the item, before any model loads (as `check_texts` for texts)."""
+    if isinstance(images, (str, bytes, os.PathLike)) or hasattr(images, "getpixel"):
+        images = [images]  # one path or one PIL image
+    if images is None or isinstance(images, bytes) or not hasattr(images, "__iter__"):
+        raise InputError(f"images must be image paths or PIL images, got {type(images).__name__}")
+    images = list(images)
+    for i, image in enumerate(images):
+        if not isinstance(image, (str, os.PathLike)) and not hasattr(image, "getpixel"):
+            raise InputError(f"image #{i} is {type(image).__name__}, not a path or a PIL image: {image!r:.80}")
+    return images
 
 
 class ImageEncoder:
@@ -58,9 +73,7 @@ class ImageEncoder:
     def encode(self, images: ImageInput | Sequence[ImageInput], batch_size: int | None = None,
                normalize: bool = True) -> np.ndarray:
         """Paths or PIL images -> float32 [n, dim] in input order; [] gives [0, dim]."""
-        if isinstance(images, (str, bytes)) or not hasattr(images, "__iter__") or hasattr(images, "getpixel"):
-            images = [images]  # one path or one PIL image
-        images = list(images)
+        images = check_images(images)
         batch_size = batch_size or self.batch_size
         if batch_size < 1:
             raise UserError(f"batch_size must be >= 1, got {batch_size}")

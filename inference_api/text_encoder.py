@@ -72,23 +72,31 @@ class TextEncoder:
 
     @classmethod
     def load(cls, model: str | None = None, head: str | None = None, *, batch_size: int = 64,
-             max_length: int | None = None) -> TextEncoder:
-        """Resolve (flag, env var, default) and load the text model; ModelNotFoundError in one line if missing."""
-        return cls.from_spec(resolve_text_model(model, head), batch_size=batch_size, max_length=max_length)
+             max_length: int | None = None, force: bool = False, device: str | None = None) -> TextEncoder:
+        """Resolve (flag, env var, default) and load the text model; ModelNotFoundError in one line if missing.
+        force: load a head trained with another encoder (fingerprints disagree) with a warning, not an error.
+        device: cpu, cuda, cuda:N for TensorFlow too (turkish_clip.devices); None: TensorFlow's default."""
+        return cls.from_spec(resolve_text_model(model, head, force), batch_size=batch_size, max_length=max_length,
+                             device=device)
 
     @classmethod
-    def from_spec(cls, spec: TextModelSpec, *, batch_size: int = 64, max_length: int | None = None) -> TextEncoder:
+    def from_spec(cls, spec: TextModelSpec, *, batch_size: int = 64, max_length: int | None = None,
+                  device: str | None = None) -> TextEncoder:
         import distill  # noqa: F401  (selects tf-keras before TensorFlow loads)
-        from distill.export import load_student
-        from distill.head import load_head
+        from distill.export import check_pairing, encoder_fingerprint, load_student
+        from distill.head import FINGERPRINT_ATTR, load_head, read_head_attrs
         from distill.student import build_student, hidden_size, load_encoder, load_tokenizer
+        from turkish_clip.devices import apply_tensorflow_device
+
+        apply_tensorflow_device(device)
 
         try:
             if spec.kind == "student":
-                student, tokenizer, meta = load_student(spec.encoder, spec.head)
+                student, tokenizer, meta = load_student(spec.encoder, spec.head, force=spec.force)
                 max_length = max_length or trained_max_length(meta, spec.encoder)
                 source = {"format": "turkish-clip-student", "model": spec.encoder,
-                          "head": spec.head or f"{spec.encoder}/{meta.get('head')}", "base_model": meta.get("base_model")}
+                          "head": spec.head or f"{spec.encoder}/{meta.get('head')}", "base_model": meta.get("base_model"),
+                          "encoder_fingerprint": meta.get("encoder_fingerprint")}
             else:
                 encoder = load_encoder(spec.encoder)
                 tokenizer = load_tokenizer(spec.encoder)
@@ -97,6 +105,8 @@ class TextEncoder:
                 if int(head.input_shape[-1]) != hidden:
                     raise InputError(f"head {spec.head} takes {head.input_shape[-1]}-dim input but encoder {spec.encoder} "
                                      f"gives {hidden}-dim vectors; pass the head trained with this encoder")
+                if read_head_attrs(spec.head).get(FINGERPRINT_ATTR):  # monatis' head has none: it loads as is
+                    check_pairing(spec.head, encoder_fingerprint(encoder), spec.encoder, spec.force)
                 student = build_student(encoder, int(head.output_shape[-1]), head)
                 source = {"format": "encoder+head", "model": spec.encoder, "head": spec.head}
         except ModelNotFoundError as error:
@@ -109,6 +119,14 @@ class TextEncoder:
         log.info("text model %s (%s), %d-dim output, max %d tokens", spec.encoder, spec.kind, encoder.dim,
                  encoder.max_length)
         return encoder
+
+    def training_image_ids(self) -> np.ndarray | None:
+        """Image ids our student was trained on (its folder's training_image_ids.npy); None when unknown."""
+        if self.source.get("format") != "turkish-clip-student":
+            return None
+        from distill.provenance import read_training_image_ids
+
+        return read_training_image_ids(self.source["model"])
 
     def position_limit(self) -> int:
         """Longest input the encoder takes: its position table, capped by the tokenizer's declared limit."""

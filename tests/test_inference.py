@@ -101,8 +101,8 @@ def test_cli_bad_input_is_one_line(tiny_env, capsys, argv, message):
 def test_cli_unreadable_image_and_empty_folder_are_named(tiny_env, tmp_path, capsys):
     bad = tmp_path / "bozuk.png"
     bad.write_bytes(b"garbage")
-    assert inference.main(["classify", "--images", str(DEMO[0]), str(bad), "--labels", "kedi", "roket"]) == 2
-    assert "bozuk.png" in capsys.readouterr().err
+    assert inference.main(["classify", "--images", str(bad), "--labels", "kedi", "roket"]) == 2
+    assert "none of the 1 images could be read (first: " in capsys.readouterr().err
     empty = tmp_path / "bos"
     empty.mkdir()
     assert inference.main(["search", "--images", str(empty), "--query", "kedi"]) == 2
@@ -158,6 +158,49 @@ def test_language_comes_from_the_student(tiny_student_dir, tiny_clip512_pt, tmp_
     np.testing.assert_allclose(probs.sum(axis=1), 1.0, atol=1e-5)
     np.testing.assert_allclose(model.label_vectors(["बिल्ली"]), model.label_vectors(["बिल्ली"], templates("hi")),
                                atol=1e-6)
+
+
+def test_classify_skips_corrupt_images_in_a_folder_as_search_does(tiny_env, tmp_path, capsys, caplog):
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for image in DEMO[:2]:
+        (folder / image.name).write_bytes(image.read_bytes())
+    (folder / "a_bozuk.jpg").write_bytes(b"garbage")  # sorted first: classify used to stop right there
+    assert inference.main(["classify", "--images", str(folder), "--labels", "kedi", "roket"]) == 0
+    captured = capsys.readouterr()
+    rows = [line for line in captured.out.splitlines() if line.startswith("| ") and ".jpg" in line]
+    assert [row.split("|")[1].strip() for row in rows] == [image.name for image in DEMO[:2]]
+    assert f"1 unreadable image(s) skipped: {folder / 'a_bozuk.jpg'}" in captured.out
+    assert "skipping image" in caplog.text and "a_bozuk.jpg" in caplog.text
+    assert inference.main(["search", "--images", str(folder), "--query", "kedi"]) == 0
+    assert "1 unreadable skipped" in capsys.readouterr().out
+
+
+def test_cheap_checks_come_before_any_model_loads(tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(api, "_default", None)
+    monkeypatch.setenv("TURKISH_CLIP_MODEL", str(tmp_path / "no-model"))  # loading would fail with another message
+    with pytest.raises(InputError, match="images must be image paths or PIL images, got NoneType"):
+        inference.encode_image(None)
+    with pytest.raises(InputError, match=r"image #1 is int, not a path or a PIL image"):
+        inference.TurkishCLIP(clip=str(tmp_path / "no.pt")).encode_image([str(DEMO[0]), 3])
+    missing = tmp_path / "nowhere"
+    assert inference.main(["search", "--images", str(missing), "--query", "kedi", "--clip", str(tmp_path / "no.pt")]) == 2
+    assert capsys.readouterr().err.strip() == (f"error: image folder {missing} does not exist; pass a folder that "
+                                               f"contains images")
+    with pytest.raises(SystemExit):
+        inference.main(["search", "--images", str(missing), "--query", "kedi", "--batch-size", "0"])
+    assert "argument --batch-size: must be an integer >= 1, got 0" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("device, message", [
+    ("tpu", "error: --device 'tpu' is not a torch device; use cpu, cuda or cuda:N"),
+    pytest.param("cuda", "error: --device cuda: this torch (", marks=pytest.mark.skipif(
+        __import__("torch").cuda.is_available(), reason="needs a torch without CUDA")),
+])
+def test_a_bad_device_is_one_line_before_models_load(tiny_env, capsys, device, message):
+    assert inference.main(["--device", device]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(message) and "\n" not in err
 
 
 def test_public_names_come_from_the_inference_layer():

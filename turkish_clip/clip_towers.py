@@ -17,6 +17,7 @@ import torch
 
 from turkish_clip.clip_package import clip_model
 from turkish_clip.errors import ModelNotFoundError, UserError, model_not_found
+from turkish_clip.hub import check_hub, download_hint, reachable
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +54,11 @@ def resolve_openai_checkpoint(name: str, download_root=None) -> Path:
     hint = (f"Download {url} on a connected machine and pass the .pt path, or put it at {target} "
             f"(cache folder: download_root, $CLIP_CACHE or ~/.cache/clip).")
     if _offline():
-        raise model_not_found("OpenAI CLIP checkpoint", name, hint + " Offline mode is on (CLIP_OFFLINE/HF_HUB_OFFLINE).")
+        raise model_not_found("OpenAI CLIP checkpoint", name, hint + " Offline mode is on (CLIP_OFFLINE/HF_HUB_OFFLINE).",
+                              hub=False)
+    if not reachable(url):
+        raise model_not_found("OpenAI CLIP checkpoint", name, f"{url} could not be reached (no network?). {hint}",
+                              hub=False)
     partial = target.with_suffix(".pt.part")
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -67,7 +72,7 @@ def resolve_openai_checkpoint(name: str, download_root=None) -> Path:
         os.replace(partial, target)
     except OSError as error:  # URLError, timeouts and disk errors are all OSError
         partial.unlink(missing_ok=True)
-        raise model_not_found("OpenAI CLIP checkpoint", name, hint, error) from error
+        raise model_not_found("OpenAI CLIP checkpoint", name, hint, error, hub=False) from error
     return target
 
 
@@ -85,7 +90,25 @@ def _openai_state_dict(path: Path) -> dict:
 
 
 def pick_device(device) -> torch.device:
-    return torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    """The torch device to use: `device` checked (one-line UserError naming --device), else cuda when present."""
+    if device is None or device == "":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        chosen = torch.device(device)
+    except (RuntimeError, TypeError, ValueError):
+        raise UserError(f"--device {device!r} is not a torch device; use cpu, cuda or cuda:N") from None
+    if chosen.type == "cuda":
+        if not torch.cuda.is_available():
+            raise UserError(f"--device {device}: this torch ({torch.__version__}) sees no CUDA GPU; use --device cpu "
+                            f"or leave --device out") from None
+        if chosen.index is not None and chosen.index >= torch.cuda.device_count():
+            raise UserError(f"--device {device}: there are only {torch.cuda.device_count()} CUDA GPU(s); use cuda:0 "
+                            f"to cuda:{torch.cuda.device_count() - 1}")
+    elif chosen.type not in ("cpu", "mps"):
+        raise UserError(f"--device {device}: {chosen.type} devices are not supported here; use cpu, cuda or cuda:N")
+    elif chosen.type == "mps" and not torch.backends.mps.is_available():
+        raise UserError(f"--device {device}: MPS is not available in this torch; use --device cpu")
+    return chosen
 
 
 class OpenAIClip:
@@ -219,11 +242,12 @@ def load_hf_clip(name_or_path, device=None, fp16=None) -> HFClip:
     from transformers import CLIPModel
 
     text = str(name_or_path)
+    if not Path(text).expanduser().is_dir():
+        check_hub()
     try:
         model = CLIPModel.from_pretrained(text)
     except (OSError, ValueError) as error:  # hub offline/missing or an incomplete folder
-        hint = (f"Download it on a connected machine (huggingface-cli download {text}) and pass the local folder, "
-                f"or allow downloads (unset HF_HUB_OFFLINE).")
+        hint = f"Download it on a connected machine (`{download_hint(text)}`) and pass DIR instead of the name."
         raise model_not_found("Hugging Face CLIP model", text, hint, error) from error
     return HFClip(model, text, device=device, fp16=fp16)
 

@@ -8,7 +8,9 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import json
+import logging
 import os
+import re
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
@@ -16,6 +18,8 @@ from typing import Iterator
 import numpy as np
 
 from turkish_clip.errors import InputError, UserError
+
+log = logging.getLogger(__name__)
 
 
 def fsync_dir(folder: Path) -> None:
@@ -68,13 +72,27 @@ def write_npy_atomic(path: str | Path, array: np.ndarray) -> None:
 
 
 def remove_stale_tmp(folder: Path) -> int:
-    """Delete temporary files left by a killed run (`.<stem>.tmp-<pid><suffix>`); returns how many."""
+    """Delete temporary files left by killed runs (`.<stem>.tmp-<pid><suffix>` whose process no longer runs, or
+    this process's own); another live process's file is being written and is left alone. Returns how many."""
     count = 0
     if folder.is_dir():
         for tmp in folder.glob(".*.tmp-*"):
-            tmp.unlink()
+            match = re.search(r"\.tmp-(\d+)", tmp.name)
+            if match and int(match.group(1)) != os.getpid() and pid_alive(int(match.group(1))):
+                continue
+            tmp.unlink(missing_ok=True)
             count += 1
     return count
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def file_sha256(path: str | Path) -> str:
@@ -86,11 +104,15 @@ def file_sha256(path: str | Path) -> str:
 
 
 @contextmanager
-def folder_lock(data_dir: Path) -> Iterator[None]:
-    """One writer per cache folder (the lock dies with the process, also on SIGKILL)."""
+def folder_lock(data_dir: Path, wait: bool = False) -> Iterator[None]:
+    """One writer per cache folder (the lock dies with the process, also on SIGKILL). wait=False: a second writer
+    gets a UserError at once; wait=True: it waits its turn (evaluations sharing a --cache)."""
     with open(data_dir / ".lock", "w") as f:
         try:
             fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            raise UserError(f"another data_tools run is writing to {data_dir}; wait for it to finish") from None
+            if not wait:
+                raise UserError(f"another data_tools run is writing to {data_dir}; wait for it to finish") from None
+            log.info("waiting for another run writing to %s", data_dir)
+            fcntl.flock(f, fcntl.LOCK_EX)
         yield

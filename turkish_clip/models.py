@@ -2,8 +2,11 @@
 
 1. the flag (--model, --head, --clip),
 2. the environment variable (TURKISH_CLIP_MODEL, TURKISH_CLIP_HEAD, TURKISH_CLIP_CLIP),
-3. the current folder (./student, ./clip_head.h5: what `python -m distill train` writes),
-4. the user folder: $TURKISH_CLIP_HOME, else ~/.cache/turkish-clip (student/, clip_head.h5).
+3. the current folder (./student: what `python -m distill train` writes),
+4. the user folder: $TURKISH_CLIP_HOME, else ~/.cache/turkish-clip (student/).
+A student folder uses its own clip_head.h5 (only --head replaces it, with a warning when it differs); a Hugging
+Face encoder needs its head named (--head or TURKISH_CLIP_HEAD): a clip_head.h5 lying in a folder may belong to any
+encoder and is never paired automatically.
 CLIP's default, the OpenAI name ViT-B/32, is cached by `turkish_clip.clip_towers` in $CLIP_CACHE or ~/.cache/clip.
 
 Nothing depends on where the code is installed. Only paths are checked here (nothing heavy is imported), so a
@@ -12,6 +15,7 @@ supported text formats was found.
 """
 from __future__ import annotations
 
+import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +31,7 @@ DEFAULT_HEAD = "clip_head.h5"  # distill.config.TrainConfig.head_path
 STUDENT_JSON = "student.json"  # distill.export.STUDENT_JSON
 MONATIS_ENCODER = "mys/distilbert-base-turkish-cased-clip"
 ENV_HOME = "TURKISH_CLIP_HOME"  # the user folder (default ~/.cache/turkish-clip)
+log = logging.getLogger(__name__)
 SMOKE_HINT = "to check the installation without the real models, run `make smoke` (tiny untrained models)"
 POINT_HINT = (f"point to one with --model / {ENV_MODEL} (a trained student folder, or a Hugging Face encoder id/"
               f"folder such as {MONATIS_ENCODER} together with --head / {ENV_HEAD} clip_head.h5)")
@@ -39,6 +44,7 @@ class TextModelSpec:
     kind: str
     encoder: str
     head: str | None  # None: the student folder's own head
+    force: bool = False  # load a head whose encoder fingerprint disagrees (a warning instead of an error)
 
 
 def user_dir() -> Path:
@@ -52,46 +58,65 @@ def search_dirs() -> list[Path]:
     return [cwd] if cwd == user else [cwd, user]
 
 
-def _head(head: str | None, required: bool) -> str | None:
-    head = head or os.environ.get(ENV_HEAD) or None
-    if head is not None:
-        path = Path(head).expanduser()
-        if not path.is_file():
-            raise ModelNotFoundError(f"head file {path} does not exist; pass an existing clip_head.h5 with --head / "
-                                     f"{ENV_HEAD}")
-        return str(path)
-    if not required:
-        return None
-    for folder in search_dirs():
-        if (folder / DEFAULT_HEAD).is_file():
-            return str(folder / DEFAULT_HEAD)
-    raise ModelNotFoundError(f"a Hugging Face encoder needs its projection head, and no {DEFAULT_HEAD} was found in "
-                             f"{' or '.join(str(d) for d in search_dirs())}; pass it with --head / {ENV_HEAD}")
+def _existing_head(head: str, what: str) -> str:
+    path = Path(head).expanduser()
+    if not path.is_file():
+        raise ModelNotFoundError(f"head file {path} does not exist; pass an existing clip_head.h5 with {what}")
+    return str(path)
 
 
-def resolve_text_model(model: str | None = None, head: str | None = None) -> TextModelSpec:
-    """The text model to load: --model, else $TURKISH_CLIP_MODEL, else ./student, else the user folder's student/."""
+def _student_head(head: str | None, folder: Path) -> str | None:
+    """A student folder uses its own head; only an explicit --head replaces it (load_student warns when it differs).
+    $TURKISH_CLIP_HEAD and ./clip_head.h5 never do."""
+    if head:
+        return _existing_head(head, "--head")
+    if os.environ.get(ENV_HEAD):
+        log.warning("%s=%s is ignored: the student folder %s uses its own head (pass --head to replace it)",
+                    ENV_HEAD, os.environ[ENV_HEAD], folder)
+    return None
+
+
+def _pair_head(head: str | None) -> str:
+    """An encoder without our student.json needs its head named: --head or $TURKISH_CLIP_HEAD. A clip_head.h5 lying
+    in the working directory is not paired with it (it may belong to any encoder)."""
+    if head:
+        return _existing_head(head, f"--head / {ENV_HEAD}")
+    if os.environ.get(ENV_HEAD):
+        return _existing_head(os.environ[ENV_HEAD], f"--head / {ENV_HEAD}")
+    found = [str(d / DEFAULT_HEAD) for d in search_dirs() if (d / DEFAULT_HEAD).is_file()]
+    also = (f" ({found[0]} exists but is not used automatically: it may belong to another encoder; pass it "
+            f"explicitly if it is this encoder's)") if found else ""
+    raise ModelNotFoundError(f"a Hugging Face encoder needs its projection head; pass it with --head / "
+                             f"{ENV_HEAD}{also}")
+
+
+def resolve_text_model(model: str | None = None, head: str | None = None, force: bool = False) -> TextModelSpec:
+    """The text model to load: --model, else $TURKISH_CLIP_MODEL, else ./student, else the user folder's student/.
+
+    A student folder comes with its own head (only an explicit `head` replaces it); an encoder id/folder needs
+    `head` or $TURKISH_CLIP_HEAD. force: load a head whose encoder fingerprint disagrees (warning, not error)."""
     model = model or os.environ.get(ENV_MODEL) or None
     if model is None:
         for folder in search_dirs():
             if (folder / DEFAULT_STUDENT / STUDENT_JSON).is_file():
-                return TextModelSpec("student", str(folder / DEFAULT_STUDENT), _head(head, False))
+                student = folder / DEFAULT_STUDENT
+                return TextModelSpec("student", str(student), _student_head(head, student), force)
         looked = " or ".join(str(d / DEFAULT_STUDENT / STUDENT_JSON) for d in search_dirs())
         raise ModelNotFoundError(f"no Turkish text model found: no {looked} and {ENV_MODEL} is not set; train one "
                                  f"with `python -m distill train`, or {POINT_HINT}; {SMOKE_HINT}")
     path = Path(model).expanduser()
     if path.is_dir() and (path / STUDENT_JSON).is_file():
-        return TextModelSpec("student", str(path), _head(head, False))
+        return TextModelSpec("student", str(path), _student_head(head, path), force)
     if path.is_dir():
         if not (path / "config.json").is_file():
             raise ModelNotFoundError(f"text model folder {path} has neither {STUDENT_JSON} (a trained student) nor "
                                      f"config.json (a Hugging Face encoder); {POINT_HINT}; {SMOKE_HINT}")
-        return TextModelSpec("pair", str(path), _head(head, True))
+        return TextModelSpec("pair", str(path), _pair_head(head), force)
     if path.exists():
         raise ModelNotFoundError(f"text model {path} is a file, not a folder; {POINT_HINT}")
     if looks_like_local_path(model):
         raise ModelNotFoundError(f"text model folder {path} does not exist; {POINT_HINT}; {SMOKE_HINT}")
-    return TextModelSpec("pair", model, _head(head, True))  # a hub id: loaded from the HF cache or downloaded
+    return TextModelSpec("pair", model, _pair_head(head), force)  # a hub id: loaded from the HF cache or downloaded
 
 
 def default_student() -> Path:

@@ -39,6 +39,7 @@ def setup_tensorflow(verbose: bool = False) -> None:
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", QUIET_TF_LOG_LEVEL)
     _STATE["verbose"] = verbose
     _absl_verbosity(verbose)
+    _library_chatter(verbose)
     if not _STATE["hooked"]:
         _STATE["hooked"] = True
         after_import("tensorflow", enable_memory_growth, around=_tensorflow_import_output)
@@ -51,6 +52,20 @@ def _absl_verbosity(verbose: bool) -> None:
     except ImportError:
         return
     absl_logging.set_verbosity(absl_logging.INFO if verbose else absl_logging.ERROR)
+
+
+def _library_chatter(verbose: bool) -> None:
+    """tf-keras' "compiled metrics have yet to be built" warnings and transformers' load reports ("All model
+    checkpoint layers were used ...", its TF deprecation notice) only with verbose."""
+    logging.getLogger("tensorflow").setLevel(logging.NOTSET if verbose else logging.ERROR)
+    if not verbose:
+        os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    elif os.environ.get("TRANSFORMERS_VERBOSITY") == "error":
+        del os.environ["TRANSFORMERS_VERBOSITY"]  # back to transformers' default (warnings)
+    if "transformers" in sys.modules:
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.set_verbosity(hf_logging.WARNING if verbose else hf_logging.ERROR)
 
 
 def _tensorflow_import_output():

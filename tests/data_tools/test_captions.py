@@ -214,7 +214,7 @@ def write_karpathy(coco_json: Path, path: Path, drop_images: set[int] = frozense
 
 def test_karpathy_join(coco_sample_json, tmp_path):
     karpathy, splits = write_karpathy(coco_sample_json, tmp_path / "dataset_coco.json")
-    table, stats = read_captions([coco_sample_json], karpathy=karpathy)
+    table, stats = read_captions([coco_sample_json], karpathy=karpathy, exclude_karpathy=())
     assert table["split"].tolist() == [splits[i] for i in table["image_id"]]
     assert set(table["split"]) == set(KARPATHY_SPLIT_CYCLE)   # "restval" kept as is
     assert stats.karpathy_unmatched == 0 and stats.kept == 300 - stats.excluded
@@ -226,7 +226,7 @@ def test_karpathy_join(coco_sample_json, tmp_path):
 def test_karpathy_join_unmatched_keeps_file_split(coco_sample_json, tmp_path):
     karpathy, _ = write_karpathy(coco_sample_json, tmp_path / "dataset_coco.json", drop_images={386912})
     raw = json.loads(coco_sample_json.read_text(encoding="utf-8"))["annotations"]
-    table, stats = read_captions([coco_sample_json], karpathy=karpathy)
+    table, stats = read_captions([coco_sample_json], karpathy=karpathy, exclude_karpathy=())
     assert stats.karpathy_unmatched == sum(a["image_id"] == 386912 for a in raw) > 0
     assert (table.loc[table["image_id"] == 386912, "split"] == "val2017").all()
     assert "no image in the Karpathy file" in stats.summary()
@@ -234,7 +234,7 @@ def test_karpathy_join_unmatched_keeps_file_split(coco_sample_json, tmp_path):
 
 def test_karpathy_only(coco_sample_json, tmp_path):
     karpathy, splits = write_karpathy(coco_sample_json, tmp_path / "dataset_coco.json")
-    table, stats = read_captions([], karpathy=karpathy)
+    table, stats = read_captions([], karpathy=karpathy, exclude_karpathy=())
     plain, plain_stats = read_captions([coco_sample_json])
     assert stats.read == 300 and stats.excluded == plain_stats.excluded and stats.kept == plain_stats.kept
     assert table["caption_id"].tolist() == (plain["caption_id"] + 1_000_000).tolist()
@@ -242,6 +242,46 @@ def test_karpathy_only(coco_sample_json, tmp_path):
     assert table["split"].tolist() == [splits[i] for i in table["image_id"]]
     _, image_splits = read_karpathy(karpathy)
     assert image_splits == splits
+
+
+def test_karpathy_test_and_val_images_are_excluded_by_default(coco_sample_json, tmp_path):
+    """COCO Karpathy test must stay a clean test: its images (and val's) leave training when the splits are known."""
+    karpathy, splits = write_karpathy(coco_sample_json, tmp_path / "dataset_coco.json")
+    held_out = {i for i, sp in splits.items() if sp in ("test", "val")}
+    xtd10 = load_exclusion_ids(XTD10_IDS_PATH)
+    raw = json.loads(coco_sample_json.read_text(encoding="utf-8"))["annotations"]
+    for inputs in ([coco_sample_json], []):  # COCO files + Karpathy splits, or the Karpathy file alone
+        table, stats = read_captions(inputs, karpathy=karpathy)
+        assert set(table["split"]) == {"train", "restval"}
+        assert not set(table["image_id"]) & (held_out | xtd10)
+        # the two lists combine: XTD10 (default) plus Karpathy test+val
+        assert stats.exclusion == "XTD10 (default) + Karpathy test+val"
+        assert stats.excluded == sum(a["image_id"] in held_out | xtd10 for a in raw)
+        names = [e["name"] for e in stats.exclusions]
+        assert names == ["XTD10 (default)", "Karpathy test+val"]
+        assert stats.exclusions[1]["images"] == len(held_out) and stats.exclusions[1]["ids"] == len(held_out)
+    kept_test, _ = read_captions([coco_sample_json], karpathy=karpathy, exclude_karpathy=("val",))
+    assert "test" in set(kept_test["split"]) and "val" not in set(kept_test["split"])
+    with pytest.raises(InputError, match="Karpathy split 'tset'"):
+        read_captions([coco_sample_json], karpathy=karpathy, exclude_karpathy=("tset",))
+
+
+def test_exclusion_lists_combine(coco_sample_json, tmp_path):
+    ids = tmp_path / "mine.txt"
+    ids.write_text("127092\n")
+    xtd10 = load_exclusion_ids(XTD10_IDS_PATH)
+    raw = json.loads(coco_sample_json.read_text(encoding="utf-8"))["annotations"]
+    table, stats = read_captions([coco_sample_json], exclude_image_ids=["default", ids])
+    assert stats.exclusion == f"XTD10 (default) + {ids}"
+    assert stats.excluded == sum(a["image_id"] in xtd10 | {127092} for a in raw)
+    assert not set(table["image_id"]) & (xtd10 | {127092})
+
+
+def test_coco_captions_without_karpathy_file_warn(tmp_path, coco_sample_json):
+    _, stats = read_captions([coco_sample_json])
+    assert "Karpathy test (and val) images stay in training" in stats.summary()
+    karpathy, _ = write_karpathy(coco_sample_json, tmp_path / "dataset_coco.json")
+    assert not read_captions([coco_sample_json], karpathy=karpathy)[1].warnings
 
 
 # ---- bad input ----------------------------------------------------------------------------------------------------

@@ -187,3 +187,90 @@ def test_embed_max_length_reaches_the_teacher(capsys, tmp_path, coco_sample_json
     assert embed.max_length == 16 and translate.max_length == 40  # prepare: --max-length stays the translation's
     assert _configs(build_parser().parse_args(["embed", "--data-dir", data]))[2].max_length is None
 
+
+@pytest.mark.parametrize("argv, message", [
+    (["captions", "--limit", "0", "x.json"], "argument --limit: must be an integer >= 1, got 0"),
+    (["translate", "--limit", "-3"], "argument --limit: must be an integer >= 1, got -3"),
+    (["translate", "--max-length", "0"], "argument --max-length: must be an integer >= 1, got 0"),
+    (["translate", "--max-length", "-1"], "argument --max-length: must be an integer >= 1, got -1"),
+    (["embed", "--limit", "0"], "argument --limit: must be an integer >= 1, got 0"),
+    (["embed", "--batch-size", "0"], "argument --batch-size: must be an integer >= 1, got 0"),
+    (["prepare", "--mt-batch-size", "0", "x.json"], "argument --mt-batch-size: must be an integer >= 1, got 0"),
+])
+def test_count_options_follow_one_rule_naming_the_option(capsys, argv, message):
+    with pytest.raises(SystemExit) as done:
+        main(argv)
+    assert done.value.code == 2 and message in capsys.readouterr().err
+
+
+def test_library_calls_name_the_option_before_any_model_loads(tmp_path, coco_sample_json):
+    from data_tools import pipeline
+    from turkish_clip.errors import UserError
+
+    pipeline.build_captions(tmp_path, [coco_sample_json], limit=10)
+    teacher = "/nonexistent/teacher.pt"  # loading it would fail: the option must be refused first
+    with pytest.raises(UserError, match=r"^--batch-size must be an integer >= 1, got 0$"):
+        pipeline.embed_captions(tmp_path, pipeline.EmbedConfig(teacher=teacher, batch_size=0))
+    with pytest.raises(UserError, match=r"^--limit must be an integer >= 1, got -3$"):
+        pipeline.embed_captions(tmp_path, pipeline.EmbedConfig(teacher=teacher), limit=-3)
+    with pytest.raises(UserError, match=r"^--max-length must be an integer >= 1, got 0$"):
+        pipeline.translate_captions(tmp_path, pipeline.TranslateConfig(model="/nonexistent", max_length=0))
+    with pytest.raises(UserError, match=r"^--device 'tpu' is not a torch device; use cpu, cuda or cuda:N$"):
+        pipeline.embed_captions(tmp_path, pipeline.EmbedConfig(teacher=teacher, device="tpu"))
+
+
+@pytest.mark.skipif(__import__("torch").cuda.is_available(), reason="needs a torch without CUDA")
+@pytest.mark.parametrize("command", ["translate", "embed"])
+def test_cuda_on_a_cpu_only_torch_is_one_line(capsys, tmp_path, coco_sample_json, command):
+    assert main(["captions", "--data-dir", str(tmp_path), "--limit", "10", str(coco_sample_json)]) == 0
+    capsys.readouterr()
+    line = _error(capsys, [command, "--data-dir", str(tmp_path), "--device", "cuda"])
+    assert line.startswith("error: --device cuda: this torch (") and "sees no CUDA GPU; use --device cpu" in line
+
+
+def test_captions_limit_reports_what_it_kept(capsys, tmp_path, coco_sample_json):
+    assert main(["captions", "--data-dir", str(tmp_path), "--limit", "10", str(coco_sample_json)]) == 0
+    out = capsys.readouterr().out
+    assert "captions: done: 10 rows" in out and "and 270 after the first 10 (--limit); kept 10 (val2017 10)." in out
+
+
+def test_translate_limit_computes_only_the_limit(capsys, tmp_path, coco_sample_json, tiny_marian_dir):
+    assert main(["captions", "--data-dir", str(tmp_path), str(coco_sample_json)]) == 0
+    assert main(["translate", "--data-dir", str(tmp_path), "--model", str(tiny_marian_dir), "--limit", "5",
+                 "--max-length", "8"]) == 0  # one 2,048-row shard by default: only 5 rows are translated
+    assert "translation: partial: 280 rows (5 computed, 0 reused)" in capsys.readouterr().out
+
+
+def test_a_partial_import_suggests_only_what_the_command_line_has(capsys, tmp_path, coco_sample_json):
+    assert main(["captions", "--data-dir", str(tmp_path / "d"), "--limit", "10", str(coco_sample_json)]) == 0
+    ids = cache.load_table(tmp_path / "d", "captions")["caption_id"].tolist()
+    partial = tmp_path / "human_tr.tsv"
+    partial.write_text("caption_id\ttr\n" + "".join(f"{i}\tbir cümle\n" for i in ids[:7]))
+    capsys.readouterr()
+    line = _error(capsys, ["translate", "--data-dir", str(tmp_path / "d"), "--backend", "import", "--import", str(partial)])
+    assert "3 of 10 captions have no translation" in line and "(--backend marian)" in line
+    assert "partial" not in line.split("have no translation")[1]  # no option that the command line lacks
+
+
+def test_captions_with_karpathy_exclude_its_test_and_val_images_and_record_it(capsys, tmp_path, coco_sample_json):
+    import json
+
+    from tests.data_tools.test_captions import write_karpathy
+
+    karpathy, splits = write_karpathy(coco_sample_json, tmp_path / "dataset_coco.json")
+    mine = tmp_path / "mine.txt"
+    mine.write_text("127092\n")
+    data = str(tmp_path / "d")
+    assert main(["captions", "--data-dir", data, "--karpathy", str(karpathy), "--exclude", "default",
+                 "--exclude", str(mine), str(coco_sample_json)]) == 0
+    out = capsys.readouterr().out
+    assert f"exclusion list: XTD10 (default) + {mine} + Karpathy test+val" in out
+    captions = cache.load_table(data, "captions")
+    assert set(captions["split"]) == {"train", "restval"} and 127092 not in set(captions["image_id"])
+    stats = json.loads((tmp_path / "d" / "manifest.json").read_text())["captions"]["stats"]
+    assert [e["name"] for e in stats["exclusions"]] == ["XTD10 (default)", str(mine), "Karpathy test+val"]
+    assert stats["exclusions"][2]["images"] == sum(sp in ("test", "val") for sp in splits.values())
+    kept = str(tmp_path / "kept")
+    assert main(["captions", "--data-dir", kept, "--karpathy", str(karpathy), "--exclude-karpathy", "none",
+                 str(coco_sample_json)]) == 0
+    assert "test" in set(cache.load_table(kept, "captions")["split"])

@@ -126,11 +126,27 @@ def test_limit_leaves_a_resumable_partial_step(tmp_path):
     _captions(tmp_path)
     calls = Calls()
     outcome = calls.step(tmp_path).run(limit=20)
-    assert outcome.status == "partial" and calls.shards == [0, 1, 2]
-    assert "24 of 50 rows done" in outcome.note and "teacher" not in cache.read_manifest(tmp_path)
+    assert outcome.status == "partial" and calls.shards == [0, 1, 2]  # 8 + 8 + 4 rows: the shard is cut at 20
+    assert outcome.computed_rows == 20 and "20 of 50 rows done" in outcome.note
+    assert "teacher" not in cache.read_manifest(tmp_path)
     rest = Calls()
     rest.step(tmp_path).run()
-    assert rest.shards == [3, 4, 5, 6]
+    assert rest.shards == [3, 4, 5, 6, 7]
+    assert cache.load_teacher_vectors(tmp_path)[:, 0].tolist() == list(range(1000, 1050))  # every row, in order
+
+
+def test_limit_smaller_than_a_shard_computes_only_the_limit(tmp_path):
+    _captions(tmp_path)
+    calls = Calls()
+    outcome = calls.step(tmp_path, shard_size=2048).run(limit=5)
+    assert outcome.computed_rows == 5 and "5 of 50 rows done" in outcome.note
+    again = Calls()
+    assert again.step(tmp_path, shard_size=2048).run(limit=3).computed_rows == 0  # already within what is done
+    more = Calls()
+    assert more.step(tmp_path, shard_size=2048).run(limit=12).computed_rows == 7  # a later cut in the open shard
+    rest = Calls()
+    assert rest.step(tmp_path, shard_size=2048).run().computed_rows == 38
+    assert cache.load_teacher_vectors(tmp_path)[:, 0].tolist() == list(range(1000, 1050))
 
 
 def test_another_writer_is_refused(tmp_path):
@@ -313,4 +329,32 @@ def test_embed_max_length_is_an_option_of_the_step(captions_dir, tiny_bert_dir):
     with pytest.raises(UserError, match=r"computed with other options \(max_length: 6 → 8\).*--overwrite"):
         pipeline.embed_captions(captions_dir, config, max_length=8)
     assert pipeline.embed_captions(captions_dir, config).status == "already done"
-    assert "max_length" not in pipeline.EmbedConfig().key()  # caches made before the option still match
+    # dropping --max-length means the default 128 tokens: other vectors, so not "already done"
+    with pytest.raises(UserError, match=r"computed with other options \(max_length: 6 → None\)"):
+        pipeline.embed_captions(captions_dir, config, max_length=None)
+    with pytest.raises(UserError, match=r"computed with other options \(fp16: None → False\)"):
+        pipeline.embed_captions(captions_dir, config, fp16=False)
+
+
+def test_embed_keys_of_older_caches_still_match(captions_dir, tiny_bert_dir):
+    """Caches made before max_length/fp16 were recorded lack them; those meant the defaults."""
+    config = pipeline.EmbedConfig(teacher=str(tiny_bert_dir), kind="hf-mean-pool", dtype="float32")
+    assert pipeline.embed_captions(captions_dir, config).status == "done"
+    manifest = cache.read_manifest(captions_dir)
+    old_key = {k: v for k, v in manifest["teacher"]["key"].items() if k not in ("max_length", "fp16")}
+    cache.update_manifest(captions_dir, teacher={**manifest["teacher"], "key": old_key})
+    assert pipeline.embed_captions(captions_dir, config).status == "already done"
+
+
+def test_a_damaged_shard_is_one_line_naming_it_and_the_fix(captions_dir, tiny_bert_dir):
+    config = pipeline.EmbedConfig(teacher=str(tiny_bert_dir), kind="hf-mean-pool", dtype="float32", shard_size=8)
+    assert pipeline.embed_captions(captions_dir, config, limit=8).status == "partial"
+    shard = sorted((captions_dir / "work" / "teacher").glob("shard-*.npy"))[0]
+    shard.write_bytes(shard.read_bytes()[:100])  # truncated (a crash of the machine, a full disk)
+    with pytest.raises(InputError) as info:
+        pipeline.embed_captions(captions_dir, config)
+    message = str(info.value)
+    assert "\n" not in message and message.startswith(f"{shard} is damaged (")
+    assert "delete it and run python -m data_tools embed again to recompute it" in message
+    shard.unlink()
+    assert pipeline.embed_captions(captions_dir, config).status == "done"

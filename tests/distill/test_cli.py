@@ -119,7 +119,7 @@ def test_resume_after_sigkill_continues_from_the_last_checkpoint(tmp_path, tiny_
     assert saved["embedding_dim"] == 16 and saved["hidden_size"] == 32
     assert load_head(tmp_path / "clip_head.h5").output_shape == (None, 16)
 
-    assert main(["evaluate", "--model", str(tmp_path / "student"), "--data", str(data)]) == 0
+    assert main(["evaluate", "--model", str(tmp_path / "student"), "--data", str(data), "--json"]) == 0
     result = json.loads(capsys.readouterr().out)
     assert result["cosine"] == pytest.approx(saved["metrics"]["cosine"], abs=1e-5)
     assert (result["r1"], result["r5"]) == (saved["metrics"]["r1"], saved["metrics"]["r5"])
@@ -161,3 +161,73 @@ def test_save_student_loads_torch_only_for_pytorch_weights(tmp_path, tiny_studen
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.strip().splitlines()[-1] == "torch loaded: False"
     assert (tmp_path / "s" / "tf_model.h5").is_file() and not (tmp_path / "s" / "model.safetensors").exists()
+
+
+def test_bad_config_file_and_model_kind_are_one_line_errors(tmp_path, capsys):
+    (tmp_path / "list.json").write_text("[1, 2]")
+    assert main(["train", "--config", str(tmp_path / "list.json")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == (f"error: config file {tmp_path / 'list.json'} holds a JSON list, not an object of options; "
+                   f"see `python -m distill train --print-config` for the format")
+    marian = tmp_path / "opus-mt"
+    marian.mkdir()
+    (marian / "config.json").write_text(json.dumps({"model_type": "marian", "is_encoder_decoder": True}))
+    data = bag_cache(tmp_path / "data", n_images=10)
+    assert main(["train", "--data", str(data), "--model", str(marian), "--run-dir", str(tmp_path / "run")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].startswith(f"error: student model {marian} is a marian encoder-decoder (a translation model)")
+    assert "dbmdz/distilbert-base-turkish-cased (--model)" in err[-1] and "Traceback" not in "\n".join(err)
+
+
+def test_the_data_folder_is_checked_before_the_model(tmp_path, capsys, coco_sample_json):
+    from data_tools.pipeline import build_captions
+
+    build_captions(tmp_path / "data", [coco_sample_json], limit=10)  # a cache with captions, no translations yet
+    assert main(["train", "--data", str(tmp_path / "data"), "--model", "nobody/absent-model",
+                 "--run-dir", str(tmp_path / "run")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert "python -m data_tools translate" in err and "absent-model" not in err
+
+
+@pytest.mark.parametrize("argv, option", [(["--batch-size", "0"], "--batch-size"), (["--epochs1", "-1"], "--epochs1")])
+def test_count_options_are_checked_by_name(capsys, argv, option):
+    with pytest.raises(SystemExit) as done:
+        main(["train", *argv])
+    assert done.value.code == 2 and f"argument {option}: must be an integer >= " in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_ctrl_c_is_one_line_and_keeps_the_checkpoint(tmp_path, tiny_student_tf):
+    data = bag_cache(tmp_path / "data", n_images=20)
+    config = TrainConfig(
+        data_dir=str(data), model=str(tiny_student_tf), val_fraction=0.2, max_length=16,
+        stage1=StageConfig(epochs=2, learning_rate=1e-2, batch_size=32), stage2=StageConfig(epochs=1, batch_size=32),
+        run_dir=str(tmp_path / "run"), output_dir=str(tmp_path / "student"), head_path=str(tmp_path / "clip_head.h5"))
+    config.save(tmp_path / "train.json")
+    run = _run(["train", "--config", str(tmp_path / "train.json")], env={PAUSE_ENV: "1:1"})
+    state_path, deadline, state = tmp_path / "run" / "state.json", time.time() + 600, {}
+    while time.time() < deadline and run.poll() is None and (state.get("stage"), state.get("epoch")) != (1, 1):
+        time.sleep(0.2)
+        state = json.loads(state_path.read_text()) if state_path.is_file() else {}
+    run.send_signal(signal.SIGINT)
+    out, err = run.communicate(timeout=120)
+    assert run.returncode == 130, err[-3000:]
+    assert "Traceback" not in err and "KeyboardInterrupt" not in err
+    assert err.strip().splitlines()[-1] == (f"interrupted: finished epochs are checkpointed in {tmp_path / 'run'}; to "
+                                            f"continue, run: python -m distill train --config "
+                                            f"{tmp_path / 'run' / 'config.json'} --resume")
+    assert "stage 1 epoch 1/2: loss " in out
+    state = json.loads(state_path.read_text())
+    assert state["checkpoint"] == "ckpt-s1-e1" and (tmp_path / "run" / "ckpt-s1-e1.index").is_file()
+
+
+def test_verbose_flag_reaches_tensorflow(monkeypatch):
+    from distill.cli import setup_logging
+    from turkish_clip import runtime
+
+    monkeypatch.delenv("TF_CPP_MIN_LOG_LEVEL", raising=False)
+    monkeypatch.setitem(runtime._STATE, "verbose", False)
+    setup_logging(1)
+    assert runtime._STATE["verbose"] is True and os.environ["TF_CPP_MIN_LOG_LEVEL"] == "0"
+    setup_logging(0)
+    assert runtime._STATE["verbose"] is False

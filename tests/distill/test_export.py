@@ -120,3 +120,36 @@ def test_a_failed_save_leaves_the_previous_student_and_no_temporary_folder(tmp_p
         save_student(student, tokenizer, tmp_path / "student", {**INFO, "run": "second"}, pytorch=False)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["student"]
     assert load_student(tmp_path / "student")[2]["run"] == "first"
+
+
+def test_every_file_is_fsynced_before_the_folder_is_published(tmp_path, tiny_student_pt, monkeypatch):
+    import os
+    from pathlib import Path
+
+    student = build_student(load_encoder(str(tiny_student_pt)), 16)
+    tokenizer = load_tokenizer(str(tiny_student_pt))
+    out = tmp_path / "student"
+    events, real_fsync, real_rename = [], os.fsync, Path.rename
+
+    def fsync(fd):
+        events.append(("fsync", os.readlink(f"/proc/self/fd/{fd}")))
+        return real_fsync(fd)
+
+    def rename(self, target):
+        events.append(("rename", str(self), str(target)))
+        return real_rename(self, target)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    monkeypatch.setattr(Path, "rename", rename)
+    save_student(student, tokenizer, out, INFO, head_path=tmp_path / "clip_head.h5", pytorch=False,
+                 arrays={"training_image_ids.npy": np.arange(3)})
+    monkeypatch.undo()
+    publish = next(i for i, e in enumerate(events) if e[0] == "rename" and e[2] == str(out))
+    tmp = events[publish][1]
+    synced = {Path(e[1]).relative_to(tmp).as_posix() for e in events[:publish]
+              if e[0] == "fsync" and e[1].startswith(tmp + "/")}
+    files = {p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file()}
+    assert {"student.json", "clip_head.h5", "tf_model.h5", "training_image_ids.npy"} <= files
+    assert files <= synced, f"published without fsync: {sorted(files - synced)}"
+    # the top-level head is a copy of the folder's own, written after the folder (never from another run)
+    assert (tmp_path / "clip_head.h5").read_bytes() == (out / "clip_head.h5").read_bytes()

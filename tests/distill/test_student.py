@@ -58,7 +58,7 @@ def test_missing_hub_model_is_one_actionable_line(tmp_path):
         load_encoder("dbmdz/distilbert-base-turkish-cased", cache_dir=str(tmp_path))
     message = str(err.value)
     assert "\n" not in message and "'dbmdz/distilbert-base-turkish-cased' is not available offline" in message
-    assert "huggingface-cli download dbmdz/distilbert-base-turkish-cased" in message
+    assert "`hf download dbmdz/distilbert-base-turkish-cased --local-dir DIR`" in message
     with pytest.raises(ModelNotFoundError, match="No such model folder"):
         load_tokenizer(str(tmp_path / "no" / "such"))
     with pytest.raises(ModelNotFoundError, match="has no config.json"):

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
+import re
 
 import numpy as np
 import pytest
@@ -115,6 +117,33 @@ def test_diverging_loss_stops_with_the_last_good_checkpoint_kept(tmp_path, tiny_
     assert all(np.isfinite(w.numpy()).all() for w in fresh.student.weights)
 
 
+def test_student_records_its_training_images(trained):
+    """student.json says what was excluded; training_image_ids.npy lists the images trained on (not validation's)."""
+    tmp, trainer = trained["tmp"], trained["trainer"]
+    meta = json.loads((tmp / "student" / "student.json").read_text())
+    ids = np.load(tmp / "student" / "training_image_ids.npy")
+    np.testing.assert_array_equal(ids, np.unique(trainer.train.groups))
+    assert not set(ids.tolist()) & set(trainer.val.groups.tolist()) and len(ids) == meta["training_data"]["images"]
+    assert meta["training_data"]["data_dir"] == str(tmp / "data") and len(meta["encoder_fingerprint"]) == 16
+
+
+def test_resume_refuses_a_changed_cache_naming_what_changed(tmp_path, tiny_student_tf):
+    from tests.distill.helpers import bag_corpus, bag_teacher, write_cache
+
+    data = bag_cache(tmp_path / "data", n_images=20)
+    config = tiny_config(tmp_path, tiny_student_tf, data, stage1=1, stage2=0)
+    Trainer(config).fit_stage(1, config.stage1)
+    assert set(json.loads((tmp_path / "run" / "state.json").read_text())["provenance"]) == {
+        "captions", "translation", "teacher"}
+    table = bag_corpus(20, 4)
+    write_cache(data, table, bag_teacher(table["tr"].tolist(), 16, seed=7))  # same captions, other teacher vectors
+    with pytest.raises(UserError) as err:
+        Trainer(config, resume=True)
+    message = str(err.value)
+    assert message.startswith(f"--resume: the cache changed since {tmp_path / 'run'} started: teacher vectors changed")
+    assert "sha256" in message and "captions changed" not in message and "\n" not in message
+
+
 def test_a_run_folder_is_not_overwritten(tmp_path, tiny_student_tf):
     (tmp_path / "run").mkdir()
     (tmp_path / "run" / "state.json").write_text("{}")
@@ -192,6 +221,49 @@ def test_a_kill_before_the_state_is_written_keeps_the_best_checkpoint_it_names(t
     assert not list((tmp_path / "run").glob("best-s1-e2*"))  # the unknown epoch's file is gone
 
 
+def test_mixed_precision_resume_keeps_the_loss_scale(tmp_path, tiny_student_tf, monkeypatch):
+    """Under mixed_float16 (forced on CPU) stage 2's LossScaleOptimizer's loss scale is checkpointed and restored."""
+    import tf_keras
+
+    from distill import train as train_module
+
+    config = tiny_config(tmp_path, tiny_student_tf, bag_cache(tmp_path / "data", n_images=20), stage1=0, stage2=2,
+                         mixed_precision="on")
+    trainer = Trainer(config)
+
+    real_checkpoint = train_module._checkpoint
+
+    def checkpoint(student, optimizer=None):  # before the epoch's checkpoint: a distinctive loss scale
+        if optimizer is not None:
+            assert isinstance(optimizer, tf_keras.mixed_precision.LossScaleOptimizer)
+            optimizer._loss_scale._current_loss_scale.assign(7.0)  # training starts at 2**15
+        return real_checkpoint(student, optimizer)
+
+    def killed_after_epoch(stage, epoch):
+        raise Killed
+
+    monkeypatch.setattr(train_module, "_checkpoint", checkpoint)
+    monkeypatch.setattr(train_module, "_pause_for_tests", killed_after_epoch)
+    try:
+        with pytest.raises(Killed):
+            trainer.fit_stage(2, config.stage2)
+        monkeypatch.undo()
+        resumed = Trainer(config, resume=True)
+        seen = {}
+        real_restore = train_module._restore
+
+        def restore(student, run_dir, prefix, optimizer=None):
+            real_restore(student, run_dir, prefix, optimizer)
+            if optimizer is not None:
+                seen["scale"] = float(optimizer.loss_scale)
+
+        monkeypatch.setattr(train_module, "_restore", restore)
+        resumed.fit_stage(2, config.stage2)
+        assert seen["scale"] == 7.0
+    finally:
+        tf_keras.mixed_precision.set_global_policy("float32")
+
+
 def test_history_is_drawn_without_pyplot(tmp_path):
     import subprocess
     import sys
@@ -206,3 +278,35 @@ def test_history_is_drawn_without_pyplot(tmp_path):
     assert (tmp_path / "history.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert json.loads((tmp_path / "history.json").read_text())[1]["val_r5"] == 0.9
     assert sorted(p.name for p in tmp_path.iterdir()) == ["history.json", "history.png"]  # no temporary files left
+
+
+def test_after_a_non_finite_loss_the_advised_command_resumes_with_a_lower_learning_rate(tmp_path, tiny_student_tf, capsys):
+    """The divergence message gives a command that works: --resume may change the diverged stage's learning rate
+    (and only that stage's), continuing from the last good checkpoint. Progress lines are the run's own."""
+    import shlex
+
+    from distill.cli import main
+    from distill.train import train
+
+    config = tiny_config(tmp_path, tiny_student_tf, bag_cache(tmp_path / "data", n_images=40), stage1=1, stage2=2)
+    config.verbose = 1
+    config.stage2.learning_rate, config.stage2.warmup_fraction = 1e37, 0.0  # weights overflow to inf -> NaN loss
+    with pytest.raises(TrainingDivergedError) as err:
+        train(config)
+    message = str(err.value)
+    command = f"python -m distill train --config {tmp_path / 'run' / 'config.json'} --resume --set stage2.learning_rate=1e+36"
+    assert command in message and "\n" not in message
+    out = capsys.readouterr().out
+    assert "stage 1 epoch 1/1: loss " in out and "Epoch " not in out  # our numbering, not Keras' "Epoch 2/2"
+    assert re.search(r"TR→EN R@1 \d+\.\d%, R@5 \d+\.\d%", out)  # recall in percent
+
+    argv = shlex.split(command)[3:]
+    assert main([*argv[:-1], "stage1.learning_rate=1e-3"]) == 2  # another stage's rate may not change
+    assert "stage1.learning_rate" in capsys.readouterr().err
+    assert main([*argv[:-1], "stage2.learning_rate=1e-3"]) == 0  # the advised command, with a sane rate
+    out = capsys.readouterr().out
+    assert "stage 2 epoch 1/2: loss " in out and "stage 2 epoch 2/2: loss " in out and "Epoch " not in out
+    assert re.search(r"validation: mse \S+  cosine \S+  TR->EN R@1 \d+\.\d%  R@5 \d+\.\d%", out)
+    history = json.loads((tmp_path / "run" / "history.json").read_text())
+    assert [(r["stage"], r["epoch"]) for r in history] == [(0, 0), (1, 1), (2, 1), (2, 2)]
+    assert all(math.isfinite(r["loss"]) for r in history[1:])

@@ -31,6 +31,7 @@ def test_xtd10_line_i_describes_image_i_and_images_found_in_split_or_2017_folder
     assert result.captions == ["bir kedi", "iki köpek", "bir araba"] and result.caption_to_image == [0, 1, 2]
     assert result.english == ["a cat", "two dogs", "a car"] and result.english_aligned
     assert result.name == "xtd10-tr" and result.lang == "tr"
+    assert result.image_ids == [int(n.rsplit("_", 1)[1].split(".")[0]) for n in NAMES]  # to check training overlap
 
 
 def test_xtd10_without_english_file(tmp_path):
@@ -83,6 +84,7 @@ def test_coco_karpathy_test_split_english_and_translated(tmp_path):
     turkish = load_coco_karpathy(karpathy, tmp_path / "coco", translations=translations)
     assert turkish.captions == ["Bir kedi oturuyor.", "Küçük bir kedi.", "Kırmızı otobüs."]
     assert turkish.english == english.captions and turkish.english_aligned and turkish.lang == "tr"
+    assert english.image_ids == turkish.image_ids == [1, 3]
 
 
 def test_coco_karpathy_errors(tmp_path):

@@ -108,6 +108,47 @@ def test_image_embedding_resumes_after_a_killed_run(model, demo_set, tmp_path, m
     np.testing.assert_allclose(done.vectors, model.encode_image(demo_set.image_paths), atol=1e-5)
 
 
+def test_a_damaged_image_shard_is_recomputed(model, demo_set, tmp_path):
+    from evaluation.image_cache import embed_images
+
+    failing = Counting(model.image, fail_after=4)  # shards of 2 images, batches of 1: 2 shards done, then killed
+    failing.batch_size = 1
+    with pytest.raises(KeyboardInterrupt):
+        embed_images(demo_set.image_paths, failing, tmp_path, "demo", shard_size=2, progress=False)
+    shard = sorted(tmp_path.glob("demo-*/work/shard-*.npy"))[0]
+    shard.write_bytes(b"\x93NUMPY garbage")  # truncated by a crash of the disk or the machine
+    resumed = Counting(model.image)
+    done = embed_images(demo_set.image_paths, resumed, tmp_path, "demo", shard_size=2, progress=False)
+    assert done.counts == {"embedded": 4, "reused": 2}
+    np.testing.assert_allclose(done.vectors, model.encode_image(demo_set.image_paths), atol=1e-5)
+
+
+def test_two_evaluations_sharing_a_cache_take_turns(model, demo_set, tmp_path):
+    """The second waits for the first's lock before it cleans up temporary files or embeds anything."""
+    import threading
+
+    from turkish_clip.files import folder_lock
+    from evaluation.image_cache import embed_images
+
+    embed_images(demo_set.image_paths[:1], model.image, tmp_path, "warm", progress=False)  # loads the model
+    first = Counting(model.image)
+    done = embed_images(demo_set.image_paths, first, tmp_path, "demo", progress=False)
+    folder = done.folder
+    (folder / "image_embeddings.json").unlink()  # make the next run recompute
+    (folder / "work").mkdir()
+    writing = folder / "work" / f".shard.tmp-{__import__('os').getpid()}.npy"  # another writer's file in flight
+    writing.write_bytes(b"partial")
+    result = {}
+    with folder_lock(folder):
+        thread = threading.Thread(target=lambda: result.update(done=embed_images(
+            demo_set.image_paths, Counting(model.image), tmp_path, "demo", progress=False)))
+        thread.start()
+        thread.join(timeout=3)
+        assert thread.is_alive() and writing.exists()  # waiting for the lock: nothing removed
+    thread.join(timeout=120)
+    assert not thread.is_alive() and result["done"].counts["embedded"] == 6 and not writing.exists()
+
+
 def test_zero_shot_reports_three_baselines_equal_to_the_metrics(model, teacher, tmp_path):
     from inference_api.prompts import templates
 
@@ -152,3 +193,30 @@ def test_without_english_there_is_no_upper_bound_and_no_fidelity(model, tmp_path
     block = results["retrieval"]["tr_only"]
     assert set(block["models"]) == {"student", "clip_tr"} and block["info"]["images"] == 2
     assert all(block["models"][m]["t2i_R@5"] == 1.0 for m in block["models"])  # 2 images: always in the top 5
+
+
+def test_scoring_images_the_student_was_trained_on_warns(tiny_student_dir, tiny_clip512_pt, demo_set, tmp_path,
+                                                         caplog):
+    """A student folder records the image ids it was trained on; evaluating on any of them is flagged."""
+    import dataclasses
+    import shutil
+
+    import turkish_clip  # noqa: F401
+    from inference import TurkishCLIP
+
+    folder = tmp_path / "student"
+    shutil.copytree(tiny_student_dir, folder)
+    np.save(folder / "training_image_ids.npy", np.array([5, 1002, 1003, 9000], np.int64))
+    coco_ids = dataclasses.replace(demo_set, image_ids=list(range(1000, 1000 + demo_set.n_images)))
+    leaky = TurkishCLIP(str(folder), None, str(tiny_clip512_pt))
+    with caplog.at_level("WARNING"):
+        results = evaluate_retrieval(coco_ids, leaky, cache_dir=tmp_path / "cache", progress=False)
+    assert results["retrieval"]["demo"]["info"]["training_overlap"] == {"images_in_training": 2,
+                                                                       "examples": [1002, 1003]}
+    assert "trained on captions of 2 of its 6 images" in caplog.text
+    caplog.clear()
+    clean = dataclasses.replace(demo_set, image_ids=list(range(2000, 2000 + demo_set.n_images)))
+    with caplog.at_level("WARNING"):
+        results = evaluate_retrieval(clean, leaky, cache_dir=tmp_path / "cache", progress=False)
+    assert results["retrieval"]["demo"]["info"]["training_overlap"]["images_in_training"] == 0
+    assert "trained on captions" not in caplog.text

@@ -89,3 +89,25 @@ def test_make_smoke_passes_the_language(args, expected):
                           capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip().splitlines()[-1].endswith(expected)
+
+
+def _fake_run(workdir, lang="tr"):
+    (workdir / "data").mkdir()
+    print(f"captions: done\n  {workdir / 'data' / 'captions.parquet'}")
+    return 1.0
+
+
+def test_smoke_names_its_files_only_when_it_keeps_them(monkeypatch, capsys, tmp_path):
+    from harness import smoke
+
+    monkeypatch.setattr(smoke, "run", _fake_run)
+    made = []
+    monkeypatch.setattr(smoke.tempfile, "mkdtemp", lambda prefix: made.append(str(tmp_path / f"t{len(made)}")) or made[-1])
+    assert smoke.main([]) == 0
+    out = capsys.readouterr().out
+    assert made[0] not in out and "<tmp>/data/captions.parquet" in out and "--keep" in out
+    assert not (tmp_path / "t0").exists()  # deleted, so not named
+    assert smoke.main(["--keep"]) == 0
+    out = capsys.readouterr().out
+    assert f"{made[1]}/data/captions.parquet" in out and f"outputs in {made[1]}" in out
+    assert (tmp_path / "t1" / "data").is_dir()

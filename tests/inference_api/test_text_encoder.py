@@ -181,3 +181,95 @@ def test_missing_hub_model_offline_is_one_line(text_encoder, tmp_path, monkeypat
         TextEncoder.load("no-such-owner/no-such-turkish-model", head=str(head))
     message = str(info.value)
     assert "\n" not in message and "--model / TURKISH_CLIP_MODEL" in message and "make smoke" in message
+
+
+# --- model pairing: a head carries the fingerprint of the encoder it was trained with ---------------------------
+def _retrained_student(tmp_path, tiny_student_tf, name="other"):
+    """Another save from the same base encoder, its weights nudged (as fine-tuning would): another fingerprint."""
+    import distill  # noqa: F401
+    from distill.export import save_student
+    from distill.student import build_student, load_encoder, load_tokenizer
+
+    encoder = load_encoder(str(tiny_student_tf))
+    student = build_student(encoder, 512)
+    weight = encoder.trainable_weights[0]
+    weight.assign(weight + 0.01)
+    return save_student(student, load_tokenizer(str(tiny_student_tf)), tmp_path / name, {"max_length": 64},
+                        head_path=tmp_path / f"{name}_head.h5", pytorch=False)
+
+
+def test_fingerprints_are_recorded_in_student_json_and_the_head(tiny_student_dir):
+    import json
+
+    from distill.export import encoder_fingerprint
+    from distill.head import FINGERPRINT_ATTR, read_head_attrs
+
+    meta = json.loads((tiny_student_dir / "student.json").read_text())
+    assert len(meta["encoder_fingerprint"]) == 16
+    assert read_head_attrs(tiny_student_dir / "clip_head.h5")[FINGERPRINT_ATTR] == meta["encoder_fingerprint"]
+    from distill.student import load_encoder
+
+    assert encoder_fingerprint(load_encoder(str(tiny_student_dir))) == meta["encoder_fingerprint"]
+
+
+def test_a_head_of_another_encoder_is_an_error_unless_forced(text_encoder, tiny_student_dir, tiny_student_tf,
+                                                             tmp_path, caplog):
+    other = _retrained_student(tmp_path, tiny_student_tf)
+    for head in (other / "clip_head.h5", tmp_path / "other_head.h5"):
+        with pytest.raises(InputError, match="was trained with another encoder .* or --force"):
+            TextEncoder.load(str(tiny_student_dir), str(head))
+    with caplog.at_level("WARNING"):
+        forced = TextEncoder.load(str(tiny_student_dir), str(tmp_path / "other_head.h5"), force=True)
+    assert "loading anyway (--force)" in caplog.text and forced.encode(TEXTS).shape == (len(TEXTS), 512)
+    # an HF encoder folder + our head: the encoder's weights are fingerprinted at load
+    with pytest.raises(InputError, match="was trained with another encoder"):
+        TextEncoder.load(str(tiny_student_tf), str(tmp_path / "other_head.h5"))
+    assert TextEncoder.load(str(other), str(tmp_path / "other_head.h5")).dim == 512  # its own pair loads
+
+
+def test_an_explicit_head_that_differs_from_the_folders_own_warns(tiny_student_dir, tmp_path, caplog):
+    import numpy as np
+
+    from distill.export import RUN_ATTR
+    from distill.head import FINGERPRINT_ATTR, load_head, read_head_attrs, save_head
+
+    own = tiny_student_dir / "clip_head.h5"
+    head = load_head(own)
+    head.layers[-1].bias.assign(np.ones(512, np.float32))
+    attrs = read_head_attrs(own)
+    other = save_head(head, tmp_path / "same_encoder_other_run.h5",
+                      attrs={FINGERPRINT_ATTR: attrs[FINGERPRINT_ATTR], RUN_ATTR: "another-run"})
+    with caplog.at_level("WARNING"):
+        TextEncoder.load(str(tiny_student_dir), str(own))
+    assert "instead of the student folder's own" not in caplog.text
+    with caplog.at_level("WARNING"):
+        TextEncoder.load(str(tiny_student_dir), str(other))
+    assert "instead of the student folder's own" in caplog.text
+
+
+def test_gpu_padding_never_passes_the_position_limit(tmp_path, monkeypatch):
+    """On a GPU batches are rounded up to a multiple of 8; an encoder with 21 positions must still take a
+    21-token text (rounding to 24 would index past its position table)."""
+    import distill  # noqa: F401
+    from distill.tiny import build_distilbert
+    from tests.conftest import _distill_vocab_texts
+
+    folder = build_distilbert(tmp_path / "short-positions", _distill_vocab_texts(), max_positions=21)
+    pair_head = tmp_path / "head.h5"
+    from distill.head import build_head, save_head
+
+    save_head(build_head(32, 512), pair_head)
+    encoder = TextEncoder.load(str(folder), str(pair_head))
+    assert encoder.max_length == 21
+    monkeypatch.setattr(TextEncoder, "pad_multiple", staticmethod(lambda: 8))  # as on a GPU
+    vectors = encoder.encode([LONG * 10, "kedi"])
+    assert vectors.shape == (2, 512) and np.isfinite(vectors).all()
+
+
+def test_pad_to_multiple_caps_the_rounded_length():
+    from distill.data import pad_to_multiple
+
+    ids = [np.arange(21, dtype=np.int32), np.arange(3, dtype=np.int32)]
+    assert pad_to_multiple(ids, 0, 8, limit=21)["input_ids"].shape[1] == 21
+    assert pad_to_multiple(ids[1:], 0, 8, limit=21)["input_ids"].shape[1] == 8
+    assert pad_to_multiple(ids, 0, 8)["input_ids"].shape[1] == 24  # uncapped

@@ -19,6 +19,21 @@ def test_atomic_path_leaves_old_file_on_error(tmp_path):
 
 
 def test_remove_stale_tmp(tmp_path):
-    (tmp_path / ".teacher.tmp-123.npy").write_bytes(b"x")
+    (tmp_path / ".teacher.tmp-999999999.npy").write_bytes(b"x")  # no such process: left by a killed run
     (tmp_path / "keep.npy").write_bytes(b"x")
     assert files.remove_stale_tmp(tmp_path) == 1 and [p.name for p in tmp_path.iterdir()] == ["keep.npy"]
+
+
+def test_remove_stale_tmp_spares_a_file_another_live_process_is_writing(tmp_path):
+    import subprocess
+    import sys
+
+    writer = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        live = tmp_path / f".teacher.tmp-{writer.pid}.npy"
+        live.write_bytes(b"being written")
+        assert files.remove_stale_tmp(tmp_path) == 0 and live.exists()
+    finally:
+        writer.kill()
+        writer.wait()
+    assert files.remove_stale_tmp(tmp_path) == 1 and not live.exists()

@@ -41,8 +41,21 @@ def test_flag_beats_environment_and_head_override(clean_env, monkeypatch):
     assert resolve_text_model(str(flag_student)).encoder == str(flag_student)
     head = clean_env / "my_head.h5"
     head.write_bytes(b"h5")
-    monkeypatch.setenv(models.ENV_HEAD, str(head))
-    assert resolve_text_model().head == str(head)
+    assert resolve_text_model(head=str(head)).head == str(head)  # an explicit --head replaces the folder's own
+
+
+def test_a_student_folder_keeps_its_own_head(clean_env, monkeypatch, caplog):
+    """Neither $TURKISH_CLIP_HEAD nor ./clip_head.h5 silently replaces a student folder's head."""
+    student = _student(clean_env / "student")
+    (clean_env / "clip_head.h5").write_bytes(b"h5")
+    other = clean_env / "other.h5"
+    other.write_bytes(b"h5")
+    monkeypatch.setenv(models.ENV_HEAD, str(other))
+    with caplog.at_level("WARNING"):
+        spec = resolve_text_model()
+    assert spec == models.TextModelSpec("student", str(student), None)
+    assert "TURKISH_CLIP_HEAD" in caplog.text and "ignored" in caplog.text
+    assert resolve_text_model(str(student)).head is None
 
 
 def test_hugging_face_encoder_pairs_with_a_head(clean_env, monkeypatch):
@@ -51,8 +64,13 @@ def test_hugging_face_encoder_pairs_with_a_head(clean_env, monkeypatch):
     (hf / "config.json").write_text("{}")
     with pytest.raises(ModelNotFoundError, match="--head / TURKISH_CLIP_HEAD"):
         resolve_text_model(str(hf))
-    (clean_env / "clip_head.h5").write_bytes(b"h5")  # monatis layout: clip_head.h5 next to the user's script
-    assert resolve_text_model(str(hf)) == models.TextModelSpec("pair", str(hf), str(clean_env / "clip_head.h5"))
+    (clean_env / "clip_head.h5").write_bytes(b"h5")  # may belong to any encoder: never paired automatically
+    with pytest.raises(ModelNotFoundError, match="clip_head.h5 exists but is not used automatically"):
+        resolve_text_model(str(hf))
+    head = str(clean_env / "clip_head.h5")
+    assert resolve_text_model(str(hf), head) == models.TextModelSpec("pair", str(hf), head)
+    monkeypatch.setenv(models.ENV_HEAD, head)
+    assert resolve_text_model(str(hf)) == models.TextModelSpec("pair", str(hf), head)
     hub = resolve_text_model(models.MONATIS_ENCODER)
     assert hub.kind == "pair" and hub.encoder == "mys/distilbert-base-turkish-cased-clip"
     with pytest.raises(ModelNotFoundError, match="head file .*missing.h5 does not exist"):
@@ -80,7 +98,8 @@ def test_user_folder_comes_after_the_working_directory(clean_env, monkeypatch):
     hf = clean_env / "hf"
     hf.mkdir()
     (hf / "config.json").write_text("{}")
-    assert resolve_text_model(str(hf)).head == str(home.resolve() / "clip_head.h5")  # the user folder's head
+    with pytest.raises(ModelNotFoundError, match="clip_head.h5 exists but is not used automatically"):
+        resolve_text_model(str(hf))  # a head in the user folder may belong to any encoder: never auto-paired
     local = _student(clean_env / "student")
     assert resolve_text_model().encoder == str(clean_env.resolve() / "student") and models.default_student() == local.resolve()
     monkeypatch.delenv(models.ENV_HOME)

@@ -90,3 +90,45 @@ def test_a_fresh_process_imports_tensorflow_quietly_on_tf_keras():
     loud = _child("from turkish_clip.runtime import setup_tensorflow\nsetup_tensorflow(verbose=True)\n"
                   "import tensorflow as tf\ntf.constant(1.0) + 1")
     assert loud.returncode == 0 and loud.stderr.strip() != ""  # TF's start-up lines, shown on request
+
+
+CHECKPOINT_SCRIPT = """
+import logging, sys
+from turkish_clip.runtime import setup_tensorflow
+setup_tensorflow(verbose=sys.argv[2] == "1")
+logging.basicConfig(level=logging.INFO)  # as `python -m distill train` logs its own INFO lines
+import tensorflow as tf
+tf.config.list_physical_devices("GPU")
+tf.train.Checkpoint(v=tf.Variable(1.0)).write(sys.argv[1] + "/ckpt")
+print("done")
+"""
+NOISE = ("absl::InitializeLog", "cudart_stub", "cuInit", "Sharding callback duration")
+
+
+def test_checkpoints_under_info_logging_are_quiet_unless_verbose(tmp_path):
+    """absl logs "Sharding callback duration" at every checkpoint write (twice an epoch in distill): hidden by
+    default even when the command logs its own INFO lines, shown with -v."""
+    def run(verbose: str) -> subprocess.CompletedProcess:
+        env = {k: v for k, v in os.environ.items() if k not in ("TF_CPP_MIN_LOG_LEVEL", "TRANSFORMERS_VERBOSITY")}
+        env["PYTHONPATH"] = str(REPO)
+        return subprocess.run([sys.executable, "-c", CHECKPOINT_SCRIPT, str(tmp_path), verbose], env=env,
+                              capture_output=True, text=True, timeout=300)
+
+    quiet = run("0")
+    assert quiet.returncode == 0 and quiet.stdout.strip() == "done", quiet.stderr[-2000:]
+    assert not [line for line in quiet.stderr.splitlines() if any(n in line for n in NOISE)], quiet.stderr
+    loud = run("1")
+    assert loud.returncode == 0 and "Sharding callback duration" in loud.stderr, loud.stderr[-2000:]
+
+
+def test_library_chatter_follows_verbose(monkeypatch):
+    import logging
+
+    monkeypatch.delenv("TRANSFORMERS_VERBOSITY", raising=False)
+    tf_logger = logging.getLogger("tensorflow")
+    monkeypatch.setattr(tf_logger, "level", tf_logger.level)
+    runtime.setup_tensorflow()
+    assert tf_logger.level == logging.ERROR and os.environ["TRANSFORMERS_VERBOSITY"] == "error"
+    runtime.setup_tensorflow(verbose=True)
+    assert tf_logger.level == logging.NOTSET and "TRANSFORMERS_VERBOSITY" not in os.environ
+    runtime.setup_tensorflow()
