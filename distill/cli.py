@@ -42,7 +42,7 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--epochs2", type=at_least(0), help="stage 2 epochs (everything)")
     train.add_argument("--batch-size", type=at_least(1), help="batch size of both stages")
     train.add_argument("--loss", choices=["mse", "cosine", "contrastive", "mse+contrastive"],
-                       help="training objective (default mse+contrastive: MSE to the teacher vectors + 0.3 x InfoNCE; "
+                       help="training objective (default mse+contrastive: MSE to the teacher vectors + 0.1 x InfoNCE; "
                             "see --set contrastive_weight=, temperature=, contrastive_negatives=)")
     train.add_argument("--stage1-solver", choices=["ridge", "adam"],
                        help="stage 1 on cached frozen-encoder features: ridge = closed form in one pass (default), "

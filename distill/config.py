@@ -101,7 +101,7 @@ class TrainConfig:
     include_english: bool = True  # also train on the English source captions (Reimers & Gurevych 2020)
     max_length: int = 64  # tokens, truncation
     loss: str = "mse+contrastive"  # "mse" | "cosine" | "contrastive" | "mse+contrastive" (distill/losses.py)
-    contrastive_weight: float = 0.3  # weight of InfoNCE in "mse+contrastive"
+    contrastive_weight: float = 0.1  # weight of InfoNCE in "mse+contrastive" (chosen on validation, see README)
     temperature: float = 0.05  # InfoNCE temperature (CLIP's logit scale 100 = 0.01)
     contrastive_negatives: int = 4096  # extra cached teacher vectors per batch as negatives (no student pass)
     normalize_targets: bool = False  # L2-normalise teacher vectors before the loss

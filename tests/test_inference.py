@@ -177,7 +177,7 @@ def test_classify_skips_corrupt_images_in_a_folder_as_search_does(tiny_env, tmp_
 
 
 def test_cheap_checks_come_before_any_model_loads(tmp_path, capsys, monkeypatch):
-    monkeypatch.setattr(api, "_default", None)
+    monkeypatch.setattr(api, "_defaults", {})
     monkeypatch.setenv("TURKISH_CLIP_MODEL", str(tmp_path / "no-model"))  # loading would fail with another message
     with pytest.raises(InputError, match="images must be image paths or PIL images, got NoneType"):
         inference.encode_image(None)

@@ -25,7 +25,7 @@ def evidence_config(data_dir: str, model: str, work: str, quick: bool, seed: int
     full run's step budget fits 30 minutes on 2 CPU cores (each "epoch" is `steps_per_epoch` batches)."""
     return TrainConfig(
         data_dir=data_dir, model=model, text_column="tr", include_english=True, max_length=64,
-        loss="mse+contrastive", contrastive_weight=0.3, temperature=0.05, contrastive_negatives=4096,
+        loss="mse+contrastive", contrastive_weight=0.1, temperature=0.05, contrastive_negatives=4096,
         val_fraction=0.1 if quick else 0.05, seed=seed,
         stage1=StageConfig(epochs=1, batch_size=64, solver="ridge"),
         stage2=StageConfig(epochs=1 if quick else 6, learning_rate=3e-4, batch_size=32, warmup_fraction=0.05,
