@@ -123,12 +123,7 @@ def plot_curves(history: list[dict], student_test: dict, path: str | Path, peers
         ax.set_ylim(0, 1.02)
         ax.set_title(title)
         ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.12), ncol=2)
-    fig.tight_layout()
-    tmp = path.with_name(path.stem + ".tmp.png")
-    fig.savefig(tmp, dpi=90)
-    plt.close(fig)
-    os.replace(tmp, path)
-    return path
+    return _save(fig, path)
 
 
 def plot_compute(results: dict, path: str | Path) -> Path | None:
@@ -156,6 +151,13 @@ def plot_compute(results: dict, path: str | Path) -> Path | None:
     ax.set_title("Quality against compute (2 CPU cores)")
     ax.legend(fontsize=7, loc="lower right")
     ax.grid(alpha=0.3)
+    return _save(fig, path)
+
+
+def _save(fig, path: Path) -> Path:
+    """Write the figure as PNG atomically (a killed run never leaves half a picture) and free it."""
+    import matplotlib.pyplot as plt
+
     fig.tight_layout()
     tmp = path.with_name(path.stem + ".tmp.png")
     fig.savefig(tmp, dpi=90)
