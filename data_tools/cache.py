@@ -2,6 +2,7 @@
 
 Layout (row order of captions.parquet is canonical; everything else is row-aligned with it):
     DATA/manifest.json  captions.parquet  translations.parquet  teacher.npy  work/ (unfinished steps)
+    images.parquet + images.npy (optional): CLIP image vectors of the captions' images, row-aligned with each other
 Readers validate what they open and raise `InputError` with one line naming the path and the fix.
 Never imports torch: distill/ reads the cache through this module.
 """
@@ -26,6 +27,8 @@ MANIFEST = "manifest.json"
 CAPTIONS = "captions.parquet"
 TRANSLATIONS = "translations.parquet"
 TEACHER = "teacher.npy"
+IMAGES = "images.npy"  # CLIP image vectors [images, dim], row-aligned with IMAGE_TABLE
+IMAGE_TABLE = "images.parquet"  # image_id, file: the images that have a vector
 WORK = "work"
 TABLES = {"captions": CAPTIONS, "translations": TRANSLATIONS}
 VECTOR_DTYPES = ("float16", "float32")
@@ -105,7 +108,9 @@ def step_info(data_dir: str | Path, step: str) -> dict:
     """manifest[step] ("captions", "translation", "teacher"), or InputError saying which command makes it."""
     manifest = read_manifest(data_dir)
     if step not in manifest:
-        command = {"captions": "captions", "translation": "translate", "teacher": "embed"}[step]
+        command = {"captions": "captions", "translation": "translate", "teacher": "embed", "images": "images"}[step]
+        if step == "images":
+            command += " IMAGE_FOLDER"
         raise InputError(f"{Path(data_dir) / MANIFEST} has no {step} step yet; run: "
                          f"python -m data_tools {command} --data-dir {data_dir}")
     return manifest[step]
@@ -179,6 +184,31 @@ def load_teacher_vectors(data_dir: str | Path, mmap: bool = True) -> np.ndarray:
         raise InputError(f"{path} holds {vectors.dtype} vectors of dim {vectors.shape[1]} but {MANIFEST} says "
                          f"{info.get('dtype')} dim {info.get('dim')}; {fix}")
     return vectors
+
+
+def load_image_vectors(data_dir: str | Path, mmap: bool = True) -> tuple[np.ndarray, np.ndarray, dict]:
+    """(image ids [m] int64, CLIP image vectors [m, dim] memory-mapped, manifest["images"]) of the images step,
+    checked against each other, the manifest and the current captions.parquet."""
+    data_dir = Path(data_dir)
+    info = step_info(data_dir, "images")
+    path, table = data_dir / IMAGES, data_dir / IMAGE_TABLE
+    fix = f"recompute with: python -m data_tools images --data-dir {data_dir} IMAGE_FOLDER --overwrite"
+    for file in (path, table):
+        if not file.is_file():
+            raise InputError(f"{file} is missing although {MANIFEST} lists image vectors; {fix}")
+    try:
+        vectors = np.load(path, mmap_mode="r" if mmap else None, allow_pickle=False)
+        ids = pq.read_table(table, columns=["image_id"]).column("image_id").to_numpy().astype(np.int64)
+    except (ValueError, OSError, EOFError, pa.ArrowInvalid) as e:
+        raise InputError(f"{path} or {table} is not readable ({e}); {fix}") from e
+    _check_same_captions(data_dir, info, path, "images IMAGE_FOLDER")
+    if vectors.ndim != 2 or len(vectors) != len(ids) or len(ids) != info.get("images"):
+        raise InputError(f"{path} has shape {vectors.shape}, {table} {len(ids)} rows and {MANIFEST} says "
+                         f"{info.get('images')} images; {fix}")
+    if vectors.shape[1] != info.get("dim") or str(vectors.dtype) != info.get("dtype"):
+        raise InputError(f"{path} holds {vectors.dtype} vectors of dim {vectors.shape[1]} but {MANIFEST} says "
+                         f"{info.get('dtype')} dim {info.get('dim')}; {fix}")
+    return ids, vectors, info
 
 
 # ---------------------------------------------------------------- writers

@@ -1,4 +1,4 @@
-"""`python -m data_tools captions|translate|embed|prepare`: a thin argparse layer over data_tools.pipeline."""
+"""`python -m data_tools captions|translate|embed|images|prepare`: a thin argparse layer over data_tools.pipeline."""
 from __future__ import annotations
 
 import argparse
@@ -29,6 +29,10 @@ EXAMPLES = {
   python -m data_tools embed --data-dir data                          # OpenAI ViT-B/32, float16 vectors
   python -m data_tools embed --data-dir data --teacher ~/models/ViT-B-32.pt --dtype float32
   python -m data_tools embed --data-dir data --teacher openai/clip-vit-base-patch32 --device cuda --batch-size 1024""",
+    "images": """\
+  python -m data_tools images --data-dir data ~/coco              # holds train2014/ and val2014/
+  python -m data_tools images --data-dir tasvir ~/Flicker8k_Dataset --clip ~/models/ViT-B-32.pt
+  python -m data_tools images --data-dir data ~/coco --device cuda --batch-size 256 --workers 8""",
     "prepare": """\
   python -m data_tools prepare --data-dir data captions_train2014.json captions_val2014.json
   python -m data_tools prepare --data-dir smoke --limit 100 --model ./opus-mt-tc-big-en-tr --teacher ./ViT-B-32.pt
@@ -94,6 +98,24 @@ def _embed_args(p: argparse.ArgumentParser, prefix: str = "") -> None:
                    help="hf-mean-pool teachers: most tokens per caption (default: 128; CLIP teachers use 77)")
 
 
+def _images_args(p: argparse.ArgumentParser) -> None:
+    from data_tools.image_step import ImagesConfig
+
+    d = ImagesConfig()
+    p.add_argument("image_dir", metavar="IMAGE_FOLDER",
+                   help="folder with the captions' images: COCO_train2014_<id>.jpg / <id:012d>.jpg / Flickr "
+                        "<id>_<hex>.jpg names, in sub-folders too")
+    p.add_argument("--clip", help="OpenAI CLIP name or .pt path, or Hugging Face CLIP id/folder "
+                                  "(default: the teacher's CLIP, else ViT-B/32)")
+    p.add_argument("--dtype", choices=("float16", "float32"), default=d.dtype, help="stored dtype (default: %(default)s)")
+    p.add_argument("--batch-size", type=int, default=d.batch_size, help="images per batch (default: %(default)s)")
+    p.add_argument("--shard-size", type=int, default=d.shard_size,
+                   help="images per resumable shard (default: %(default)s)")
+    p.add_argument("--workers", type=int, help="image decoding threads (default: min(4, CPU cores); 0: none)")
+    p.add_argument("--fp16", action=argparse.BooleanOptionalAction, default=None,
+                   help="compute in fp16 (default: on CUDA only)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m data_tools", description=DESCRIPTION,
                                      formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -102,6 +124,7 @@ def build_parser() -> argparse.ArgumentParser:
     helps = {"captions": "read COCO caption files into captions.parquet",
              "translate": "translate the captions into translations.parquet",
              "embed": "compute CLIP teacher vectors of the English captions into teacher.npy",
+             "images": "compute CLIP image vectors of the captions' images into images.npy",
              "prepare": "captions, translate and embed in one go"}
     for name, text in helps.items():
         p = sub.add_parser(name, help=text, description=text, epilog="examples:\n" + EXAMPLES[name],
@@ -113,9 +136,11 @@ def build_parser() -> argparse.ArgumentParser:
             _translate_args(p, prefix="mt-" if name == "prepare" else "")
         if name in ("embed", "prepare"):
             _embed_args(p, prefix="teacher-" if name == "prepare" else "")
-        if name in ("translate", "embed"):
+        if name == "images":
+            _images_args(p)
+        if name in ("translate", "embed", "images"):
             p.add_argument("--limit", type=POSITIVE, metavar="N", help="compute only the shards covering the first N "
-                           "captions and stop (the step stays resumable)")
+                           f"{'images' if name == 'images' else 'captions'} and stop (the step stays resumable)")
         if name != "captions":
             p.add_argument("--device", help="cpu, cuda, cuda:1, ... (default: cuda when present)")
     return parser
@@ -155,6 +180,15 @@ def run(args) -> None:
         outcomes = [pipeline.build_captions(args.data_dir, config=captions, force=args.overwrite)]
     elif args.command == "translate":
         outcomes = [pipeline.translate_captions(args.data_dir, translate, force=args.overwrite, limit=args.limit)]
+    elif args.command == "images":
+        from pathlib import Path
+
+        from data_tools.image_step import ImagesConfig, embed_images
+
+        config = ImagesConfig(image_dir=str(Path(args.image_dir).expanduser().resolve()), clip=args.clip,
+                              dtype=args.dtype, batch_size=args.batch_size, shard_size=args.shard_size,
+                              workers=args.workers, device=args.device, fp16=args.fp16)
+        outcomes = [embed_images(args.data_dir, config, force=args.overwrite, limit=args.limit)]
     elif args.command == "embed":
         outcomes = [pipeline.embed_captions(args.data_dir, embed, force=args.overwrite, limit=args.limit)]
     else:

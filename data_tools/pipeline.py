@@ -164,12 +164,12 @@ def build_captions(data_dir: str | Path, inputs: Sequence[str | Path] = (), karp
 
 def _remove_downstream(data_dir: Path) -> None:
     """New captions make old translations/teacher vectors (and their partial shards) meaningless: remove them."""
-    for name in (cache.TRANSLATIONS, cache.TEACHER):
+    for name in (cache.TRANSLATIONS, cache.TEACHER, cache.IMAGES, cache.IMAGE_TABLE):
         if (data_dir / name).exists():
             log.warning("captions changed: removing %s", data_dir / name)
             (data_dir / name).unlink()
     shutil.rmtree(data_dir / cache.WORK, ignore_errors=True)
-    cache.update_manifest(data_dir, translation=None, teacher=None)
+    cache.update_manifest(data_dir, translation=None, teacher=None, images=None)
 
 
 # ---------------------------------------------------------------- finding the item a model rejects

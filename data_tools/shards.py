@@ -136,6 +136,19 @@ class ShardedStep:
     assemble: Callable[[list[Path], Path], dict]
     loaded_key: tuple[str, ...] = ()  # fields of load()'s info that must also match (e.g. compute dtype)
     key_defaults: dict = field(default_factory=dict)  # what a recorded key lacking an entry meant (older caches)
+    # A step over another row list than captions.parquet (e.g. its distinct image ids): the row count and a
+    # `chunks(shards)` giving (shard, table) like iter_shard_chunks. The key still includes the captions' hash.
+    rows: int | None = None
+    chunks: Callable[[list[Shard]], Iterator[tuple[Shard, pa.Table]]] | None = None
+
+    def advance(self, rows: int) -> None:
+        """Called by `compute` to move the progress bar inside a long shard (the rest is added when it is saved)."""
+        if self._bar is not None:
+            self._bar.update(rows)
+            self._advanced += rows
+
+    _bar = None  # the progress bar while shards are computed (see advance)
+    _advanced = 0
 
     @property
     def work_dir(self) -> Path:
@@ -164,7 +177,7 @@ class ShardedStep:
         t0 = time.perf_counter()
         manifest = cache.read_manifest(self.data_dir)
         key = self._full_key(manifest)
-        rows = manifest["captions"]["count"]
+        rows = manifest["captions"]["count"] if self.rows is None else self.rows
         finished = manifest.get(self.step)
         output = self.data_dir / self.output
         # every entry of both keys is compared (a changed option is never "already done"), missing ones as defaults
@@ -244,16 +257,20 @@ class ShardedStep:
         wanted = {s.index for s in todo}
         computed = 0
         last = todo[-1].stop
+        planned = [s for s in shards if s.start < last]
+        source = self.chunks(planned) if self.chunks else iter_shard_chunks(self.data_dir / cache.CAPTIONS,
+                                                                            self.columns, planned)
         with tqdm(total=rows, initial=reused, unit="rows", desc=self.step, smoothing=0.1) as bar:
-            for shard, chunk in iter_shard_chunks(self.data_dir / cache.CAPTIONS, self.columns,
-                                                  [s for s in shards if s.start < last]):
+            self._bar = bar
+            for shard, chunk in source:
                 if shard.index not in wanted:
                     continue
+                self._advanced = 0
                 result = self.compute(shard, chunk)
                 with files.atomic_path(self.shard_path(shard)) as tmp:
                     self.save_shard(result, tmp)
                 computed += shard.rows
-                bar.update(shard.rows)
+                bar.update(shard.rows - self._advanced)
                 if delay:
                     time.sleep(delay)
         return computed
