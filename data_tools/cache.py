@@ -285,3 +285,22 @@ def write_dataset(data_dir: str | Path, table: pd.DataFrame, vectors: np.ndarray
     teacher = {"normalized": False, **teacher_info, "dim": int(vectors.shape[1]), "dtype": str(vectors.dtype),
                "count": len(vectors), "captions_sha256": captions["sha256"]}
     return update_manifest(data_dir, translation=translation, teacher=teacher)
+
+
+def write_image_vectors(data_dir: str | Path, image_ids: np.ndarray, vectors: np.ndarray, info: dict) -> dict:
+    """Write images.parquet + images.npy and manifest["images"] in one go (tools and tests; the images step
+    streams its shards instead). `info` gives model, logit_scale, ...; dim/dtype/count come from the arrays."""
+    data_dir = Path(data_dir)
+    vectors = np.asarray(vectors)
+    if vectors.ndim != 2 or len(vectors) != len(image_ids) or str(vectors.dtype) not in VECTOR_DTYPES:
+        raise ValueError(f"vectors {vectors.shape} {vectors.dtype} are not [len(image_ids), dim] float16/float32")
+    captions = step_info(data_dir, "captions")
+    update_manifest(data_dir, images=None)
+    ids = pa.array(np.asarray(image_ids, np.int64))
+    write_table_atomic(data_dir / IMAGE_TABLE, pa.table({"image_id": ids, "file": pa.array([""] * len(ids))}))
+    write_npy_atomic(data_dir / IMAGES, vectors)
+    entry = {"normalized": False, "missing": 0, "corrupt": 0, **info, "dim": int(vectors.shape[1]),
+             "dtype": str(vectors.dtype), "images": len(vectors), "count": len(vectors),
+             "captions_sha256": captions["sha256"]}
+    return update_manifest(data_dir, images=entry)
+

@@ -16,7 +16,8 @@ from turkish_clip.files import atomic_path
 from turkish_clip.errors import UserError
 
 DEFAULT_MODEL = "dbmdz/distilbert-base-turkish-cased"
-LOSSES = ("mse", "cosine", "contrastive", "mse+contrastive")  # see distill/losses.py
+LOSSES = ("mse", "cosine", "contrastive", "mse+contrastive",  # see distill/losses.py
+          "image_contrastive", "mse+image_contrastive")  # against cached CLIP image vectors (distill/images.py)
 SOLVERS = ("ridge", "adam")
 FEATURE_DTYPES = ("float16", "float32")
 DECAYS = ("none", "linear", "cosine")
@@ -100,10 +101,12 @@ class TrainConfig:
     text_column: str | None = None  # None: the language code (the translations column)
     include_english: bool = True  # also train on the English source captions (Reimers & Gurevych 2020)
     max_length: int = 64  # tokens, truncation
-    loss: str = "mse+contrastive"  # "mse" | "cosine" | "contrastive" | "mse+contrastive" (distill/losses.py)
-    contrastive_weight: float = 0.1  # weight of InfoNCE in "mse+contrastive" (chosen on validation, see README)
+    loss: str = "mse+contrastive"  # one of LOSSES (distill/losses.py)
+    contrastive_weight: float = 0.1  # weight of InfoNCE in "mse+contrastive" / "mse+image_contrastive" (see README)
     temperature: float = 0.05  # InfoNCE temperature (CLIP's logit scale 100 = 0.01)
     contrastive_negatives: int = 4096  # extra cached teacher vectors per batch as negatives (no student pass)
+    image_logit_scale: float | None = None  # image losses: None = the CLIP checkpoint's (images manifest; 100)
+    learn_logit_scale: bool = False  # image losses: train the logit scale too (CLIP-style, clamped at 100)
     normalize_targets: bool = False  # L2-normalise teacher vectors before the loss
     val_fraction: float = 0.05  # of the image ids (or source sentences where there are no images)
     max_train: int | None = None  # use only the first N training examples (smoke runs)
@@ -133,7 +136,8 @@ class TrainConfig:
         _check(self, {
             "data_dir": _TEXT, "model": _TEXT, "cache_dir": (lambda v: v is None or _TEXT[0](v), "a non-empty string or null"),
             "text_column": _TEXT, "include_english": _BOOL, "max_length": _int_at_least(3), "loss": _one_of(LOSSES),
-            "normalize_targets": _BOOL,
+            "normalize_targets": _BOOL, "learn_logit_scale": _BOOL,
+            "image_logit_scale": (lambda v: v is None or (_is_number(v) and v > 0), "a number > 0 or null"),
             "contrastive_weight": (lambda v: _is_number(v) and v >= 0, "a number >= 0"),
             "temperature": (lambda v: _is_number(v) and v > 0, "a number > 0"),
             "contrastive_negatives": _int_at_least(0), "feature_dtype": _one_of(FEATURE_DTYPES),

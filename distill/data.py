@@ -19,19 +19,23 @@ log = logging.getLogger(__name__)
 @dataclass
 class Split:
     """One side of the split, row-aligned: texts, caption ids, groups (image ids; -1 where none), float32 targets
-    [n, dim], and keys (one id per distinct English caption, i.e. per distinct teacher vector)."""
+    [n, dim], and keys (one id per distinct English caption, i.e. per distinct teacher vector). For the image
+    losses (distill/images.py): images, CLIP image vectors [m, dim], and image_rows [n], each row's image (-1: none)."""
 
     texts: list[str]
     caption_ids: np.ndarray
     groups: np.ndarray
     targets: np.ndarray
     keys: np.ndarray
+    images: np.ndarray | None = None
+    image_rows: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.texts)
 
     def head(self, n: int) -> Split:
-        return Split(self.texts[:n], self.caption_ids[:n], self.groups[:n], self.targets[:n], self.keys[:n])
+        return Split(self.texts[:n], self.caption_ids[:n], self.groups[:n], self.targets[:n], self.keys[:n],
+                     self.images, None if self.image_rows is None else self.image_rows[:n])
 
     def negative_groups(self) -> np.ndarray:
         """Groups for contrastive masking [n] int64: the image id, or a per-sentence id (< -1) where there is none."""
@@ -183,13 +187,18 @@ class NegativeSampler:
 
 
 def batch_labels(split: Split, index: np.ndarray, groups: np.ndarray) -> dict[str, np.ndarray]:
-    """The `y` of one batch for `distill.losses`: target, key, group (row-aligned with `index`)."""
-    return {"target": np.asarray(split.targets[index], np.float32), "key": split.keys[index], "group": groups[index]}
+    """The `y` of one batch for `distill.losses`: target, key, group (and image) row-aligned with `index`."""
+    y = {"target": np.asarray(split.targets[index], np.float32), "key": split.keys[index], "group": groups[index]}
+    if split.image_rows is not None:
+        y["image"] = np.asarray(split.images[split.image_rows[index]], np.float32)  # [b, dim]
+    return y
 
 
-def labels_spec(dim: int, sampler: NegativeSampler | None) -> dict[str, tf.TensorSpec]:
+def labels_spec(dim: int, sampler: NegativeSampler | None, split: Split | None = None) -> dict[str, tf.TensorSpec]:
     spec = {"target": tf.TensorSpec([None, dim], tf.float32), "key": tf.TensorSpec([None], tf.int64),
             "group": tf.TensorSpec([None], tf.int64)}
+    if split is not None and split.image_rows is not None:
+        spec["image"] = tf.TensorSpec([None, split.images.shape[1]], tf.float32)
     return {**spec, **(sampler.spec(dim) if sampler else {})}
 
 
@@ -219,7 +228,7 @@ def make_dataset(ids: list[np.ndarray], targets: np.ndarray | Split, batch_size:
                 yield x, {**batch_labels(split, index, groups), **(sampler.draw(draws) if sampler else {})}
 
     spec = {k: tf.TensorSpec([None, None], tf.int32) for k in ("input_ids", "attention_mask")}
-    y_spec = labels_spec(dim, sampler) if split else tf.TensorSpec([None, dim], tf.float32)
+    y_spec = labels_spec(dim, sampler, split) if split else tf.TensorSpec([None, dim], tf.float32)
     dataset = tf.data.Dataset.from_generator(generate, output_signature=(spec, y_spec))
     return dataset.apply(tf.data.experimental.assert_cardinality(len(batches))).prefetch(2)
 
@@ -244,5 +253,5 @@ def feature_dataset(features: np.ndarray, split: Split, batch_size: int, seed: i
             yield np.asarray(features[index], np.float32), {**y, **(sampler.draw(rng) if sampler else {})}
 
     x_spec = tf.TensorSpec([None, features.shape[1]], tf.float32)
-    dataset = tf.data.Dataset.from_generator(generate, output_signature=(x_spec, labels_spec(split.targets.shape[1], sampler)))
+    dataset = tf.data.Dataset.from_generator(generate, output_signature=(x_spec, labels_spec(split.targets.shape[1], sampler, split)))
     return dataset.apply(tf.data.experimental.assert_cardinality(len(batches))).prefetch(2)

@@ -22,7 +22,12 @@ def metrics(student: np.ndarray, teacher: np.ndarray) -> dict[str, float]:
 
 def validation_loss(result: dict[str, float], loss: str) -> float:
     """The number early stopping (and the ridge penalty choice) minimises: MSE for "mse", 1 - mean cosine for
-    "cosine", 1 - R@1 for the contrastive losses (what they optimise; MSE would fight the ranking term)."""
+    "cosine", 1 - R@1 for the contrastive losses (what they optimise; MSE would fight the ranking term), 1 - mean
+    text<->image recall for the image losses (distill/images.py)."""
+    if loss in ("image_contrastive", "mse+image_contrastive"):
+        from .images import image_validation_loss
+
+        return image_validation_loss(result)
     if loss == "mse":
         return result["mse"]
     if loss == "cosine":

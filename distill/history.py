@@ -24,10 +24,13 @@ def save_history(run_dir: str | Path, history: list[dict]) -> tuple[Path, Path]:
     ax_loss.plot(x, [r.get("loss") for r in history], "o-", label="train loss")
     ax_loss.plot(x, [r.get("val_mse") for r in history], "s--", label="val MSE")
     ax_loss.set_title("loss")
-    for key, style, label in (("val_cosine", "o-", "cosine × 100"), ("val_r1", "s--", "R@1 %"), ("val_r5", "^:", "R@5 %")):
-        ax_val.plot(x, [None if r.get(key) is None else 100 * r[key] for r in history], style, label=label)
+    for key, style, label in (("val_cosine", "o-", "cosine × 100"), ("val_r1", "s--", "R@1 %"), ("val_r5", "^:", "R@5 %"),
+                              ("val_t2i_r1", "d-", "text→image R@1 %"), ("val_i2t_r1", "v-", "image→text R@1 %"),
+                              ("val_t2i_r10", "d:", "text→image R@10 %")):
+        if any(r.get(key) is not None for r in history):  # image recall only in runs with an image loss
+            ax_val.plot(x, [None if r.get(key) is None else 100 * r[key] for r in history], style, label=label)
     ax_val.set_ylim(-5, 105)
-    ax_val.set_title("validation: cosine to teacher (× 100), TR→EN R@1/R@5 (%)")
+    ax_val.set_title("validation: cosine to teacher (× 100), TR→EN R@1/R@5, text↔image R@k (%)")
     starts = [i for i, r in enumerate(history) if r["stage"] == 2]
     for ax in (ax_loss, ax_val):
         if starts:

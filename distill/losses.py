@@ -10,6 +10,9 @@ Batch layout (`y` of a training step, all row-aligned):
   caption); group [b] int64, the same for rows of the same image (or sentence component); optional negatives
   [n, dim], negative_key [n], negative_group [n]: extra teacher vectors from the training cache (no student pass).
 Rows sharing a key or a group are never each other's negatives: they are masked out of the softmax, not positives.
+Image losses add image [b, dim]: the cached CLIP image vector of each row's image (distill/images.py); a batch
+holding several captions of one image holds its vector several times, and the group mask keeps those copies from
+being each other's negatives (so no per-image sampling is needed and every caption trains).
 """
 from __future__ import annotations
 
@@ -55,15 +58,27 @@ def info_nce(student: tf.Tensor, target: tf.Tensor, key: tf.Tensor, group: tf.Te
     return 0.5 * (tf.reduce_mean(to_teacher) + tf.reduce_mean(to_student))
 
 
+def image_info_nce(student: tf.Tensor, image: tf.Tensor, key: tf.Tensor, group: tf.Tensor,
+                   logit_scale: tf.Tensor | float) -> tf.Tensor:
+    """CLIP's contrastive loss between captions and their images with the image tower locked (LiT, Zhai et al.
+    2022): symmetric cross-entropy of logit_scale x cosine(student_i, image_j), text->image and image->text.
+    Captions of the same image (same group) and identical captions (same key) are masked, never negatives."""
+    return info_nce(student, tf.cast(image, tf.float32), key, group, 1.0 / logit_scale)
+
+
 def distillation_loss(name: str, student: tf.Tensor, y: dict, temperature: float = 0.05,
-                      contrastive_weight: float = 1.0) -> tf.Tensor:
-    """The training loss `name` (one of `distill.config.LOSSES`) of student vectors [b, d] against batch `y` (layout above)."""
+                      contrastive_weight: float = 1.0, logit_scale: tf.Tensor | float | None = None) -> tf.Tensor:
+    """The training loss `name` (one of `distill.config.LOSSES`) of student vectors [b, d] against batch `y` (layout
+    above); the image losses use `logit_scale` (CLIP's exp(logit_scale), 100 for OpenAI's ViT-B/32)."""
     student = tf.cast(student, tf.float32)
     target = tf.cast(y["target"], tf.float32)
     if name == "mse":
         return mse(student, target)
     if name == "cosine":
         return negative_cosine(student, target)
+    if name in ("image_contrastive", "mse+image_contrastive"):
+        ranking = image_info_nce(student, y["image"], y["key"], y["group"], 100.0 if logit_scale is None else logit_scale)
+        return ranking if name == "image_contrastive" else mse(student, target) + contrastive_weight * ranking
     ranking = info_nce(student, target, y["key"], y["group"], temperature,
                        y.get("negatives"), y.get("negative_key"), y.get("negative_group"))
     if name == "contrastive":

@@ -35,6 +35,7 @@ from .history import save_history
 from .progress import StageProgress, epoch_line, show, stage_line
 from .provenance import TRAINING_IMAGE_IDS, cache_provenance, check_provenance, training_data
 from .run_state import STATE, check_resumable, mark_diverged, read_state, write_state
+from . import images
 from .student import build_student, encode_ids, load_encoder, load_tokenizer
 
 log = logging.getLogger(__name__)
@@ -150,6 +151,10 @@ class Trainer:
             config.normalize_targets, config.max_train)
         if len(self.train) == 0 or len(self.val) == 0:
             raise UserError(f"{config.data_dir}: {len(self.train)} training / {len(self.val)} validation captions; need both (check val_fraction)")
+        self.image_info = None
+        if images.uses_images(config.loss):  # keeps the training captions that have an image vector
+            self.train, self.val, self.image_info = images.with_images(config.data_dir, self.train, self.val,
+                                                                       self.train.targets.shape[1])
         self.tokenizer = load_tokenizer(config.model, config.cache_dir, config.lang)
         self.pad_id = self.tokenizer.pad_token_id or 0
         self.train_ids = tokenize(self.tokenizer, self.train.texts, config.max_length)
@@ -158,6 +163,9 @@ class Trainer:
         log.info("%d of %d training captions reach max_length=%d tokens (truncated, not dropped)", cut, len(self.train_ids), config.max_length)
         with self.strategy.scope():
             self.student = build_student(load_encoder(config.model, config.cache_dir), self.train.targets.shape[1])
+            if self.image_info is not None:  # an attribute of the student, so every checkpoint holds it
+                self.student.log_logit_scale = images.logit_scale_variable(
+                    images.initial_logit_scale(config.image_logit_scale, self.image_info), config.learn_logit_scale)
         if self.state["checkpoint"]:
             _restore(self.student, self.run_dir, self.state["checkpoint"])
 
@@ -167,7 +175,9 @@ class Trainer:
             vectors = self.student.head.predict(np.asarray(features, np.float32), batch_size=4096, verbose=0)
         else:
             vectors = encode_ids(self.student, self.val_ids, 2 * self.config.stage1.batch_size, self.pad_id, self.pad_multiple)
-        return metrics(np.asarray(vectors, np.float32), self.val.targets)
+        vectors = np.asarray(vectors, np.float32)
+        result = metrics(vectors, self.val.targets)
+        return result if self.image_info is None else {**result, **images.image_metrics(vectors, self.val)}
 
     def record_baseline(self) -> None:
         """Validation metrics of the untrained student (history entry stage 0, epoch 0)."""
@@ -187,6 +197,8 @@ class Trainer:
                 "temperature": self.config.temperature, "val_fraction": self.config.val_fraction, "seed": self.config.seed,
                 "include_english": self.config.include_english, "data_dir": str(self.config.data_dir),
                 "metrics": final}
+        if self.image_info is not None:
+            info["image_logit_scale"] = float(images.logit_scale(self.student.log_logit_scale))
         info["training_data"], image_ids = training_data(self.manifest, self.config.data_dir, self.train.groups,
                                                          self.train.caption_ids)
         save_student(self.student, self.tokenizer, self.config.output_dir, info, self.config.head_path,
@@ -206,6 +218,10 @@ class Trainer:
             train_features, val_features = self.frozen_features()
             validate = lambda: self.validate(val_features)  # noqa: E731
             if cfg.solver == "ridge":
+                if self.image_info is not None:
+                    log.warning("stage 1 ridge fits the head to the text vectors (MSE: the image loss has no closed "
+                                "form; the penalty is chosen on image recall); stage 2 trains the image loss. Set "
+                                "stage1.solver=adam to train the image loss in stage 1 too")
                 return self._fit_ridge(cfg, train_features, validate)
             net, steps = self.student.head, math.ceil(len(self.train) / cfg.batch_size)
 
@@ -222,7 +238,7 @@ class Trainer:
         self._fit_epochs(no, cfg, net, min(steps, cfg.steps_per_epoch or steps), data, validate)
 
     def _negatives(self) -> int:
-        return self.config.contrastive_negatives if "contrastive" in self.config.loss else 0
+        return self.config.contrastive_negatives if self.config.loss in ("contrastive", "mse+contrastive") else 0
 
     def frozen_features(self) -> tuple[np.ndarray, np.ndarray]:
         """Pooled features of the frozen encoder for the training and validation texts, computed once per run
@@ -274,9 +290,10 @@ class Trainer:
         with self.strategy.scope():
             schedule = WarmupDecay(cfg.learning_rate, steps * cfg.epochs, int(cfg.warmup_fraction * steps * cfg.epochs), cfg.decay)
             optimizer = tf_keras.optimizers.Adam(schedule)
-            distiller = Distiller(net, self.config.loss, self.config.temperature, self.config.contrastive_weight)
+            distiller = Distiller(net, self.config.loss, self.config.temperature, self.config.contrastive_weight,
+                                  getattr(self.student, "log_logit_scale", None))
             distiller.compile(optimizer=optimizer, jit_compile=self.jit)
-            optimizer.build(net.trainable_variables)
+            optimizer.build(distiller.trained_variables)
             optimizer = distiller.optimizer  # the loss-scale wrapper under mixed precision: its scale is checkpointed too
         if start > 0:
             _restore(self.student, self.run_dir, state["checkpoint"], optimizer)

@@ -52,3 +52,28 @@ def write_cache(folder: Path, table: pd.DataFrame, vectors: np.ndarray, dtype=np
 def bag_cache(folder: Path, n_images: int = 150, per_image: int = 4, dim: int = 16) -> Path:
     table = bag_corpus(n_images, per_image)
     return write_cache(folder, table, bag_teacher(table["tr"].tolist(), dim))
+
+
+def image_cache(folder: Path, n_images: int = 120, per_image: int = 2, dim: int = 16, logit_scale: float = 30.0,
+                seed: int = 3) -> Path:
+    """A cache with CLIP-like image vectors: each image has 5 WORDS, each of its captions 3-4 of them; the image
+    vector is a fixed random rotation of the bag-of-words teacher vector of all 5 words (so it is known for every
+    caption, and not the text teacher's vector: only the image loss can teach it)."""
+    from data_tools.cache import write_image_vectors
+
+    rng = np.random.default_rng(seed)
+    rows, image_words = [], []
+    for image in range(n_images):
+        words = rng.choice(WORDS, size=5, replace=False)
+        image_words.append(" ".join(words))
+        for k in range(per_image):
+            tr = " ".join(rng.choice(words, size=rng.integers(3, 5), replace=False))
+            rows.append({"caption_id": image * 10 + k, "image_id": 1000 + image, "split": "val2017",
+                         "en": "EN " + tr, "tr": tr})
+    table = pd.DataFrame(rows)
+    write_cache(folder, table, bag_teacher(table["tr"].tolist(), dim))
+    rotation = np.linalg.qr(rng.normal(size=(dim, dim)))[0].astype(np.float32)  # [dim, dim], orthogonal
+    vectors = bag_teacher(image_words, dim) @ rotation  # [n_images, dim]
+    write_image_vectors(folder, np.arange(1000, 1000 + n_images), vectors.astype(np.float16),
+                        {"model": "tiny-rotated-bag", "logit_scale": logit_scale})
+    return Path(folder)
