@@ -36,6 +36,8 @@ bench: venv
 	$(BIN)/python -m bench.encode_text_throughput
 	$(BIN)/python -m bench.export_throughput
 	$(BIN)/python -m bench.search_latency
+	$(BIN)/python -m bench.image_embed_throughput
+	$(BIN)/python -m bench.lora_train --quick
 
 clean:
 	rm -rf $(VENV) .pytest_cache

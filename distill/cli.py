@@ -9,6 +9,8 @@ import sys
 
 from turkish_clip.errors import UserError, at_least
 
+from .config import LOSSES
+
 EXAMPLES = """examples:
   python -m distill train --data data --model dbmdz/distilbert-base-turkish-cased
   python -m distill train --data data --loss mse --stage1-solver adam        # the original recipe
@@ -41,9 +43,10 @@ def _parser() -> argparse.ArgumentParser:
                        "any other value is one closed-form fit)")
     train.add_argument("--epochs2", type=at_least(0), help="stage 2 epochs (everything)")
     train.add_argument("--batch-size", type=at_least(1), help="batch size of both stages")
-    train.add_argument("--loss", choices=["mse", "cosine", "contrastive", "mse+contrastive"],
+    train.add_argument("--loss", choices=LOSSES,
                        help="training objective (default mse+contrastive: MSE to the teacher vectors + 0.1 x InfoNCE; "
-                            "see --set contrastive_weight=, temperature=, contrastive_negatives=)")
+                            "see --set contrastive_weight=, temperature=, contrastive_negatives=; the image_ losses "
+                            "need `python -m data_tools images`)")
     train.add_argument("--stage1-solver", choices=["ridge", "adam"],
                        help="stage 1 on cached frozen-encoder features: ridge = closed form in one pass (default), "
                             "adam = epochs over the features")

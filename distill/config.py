@@ -58,6 +58,11 @@ def _int_at_least(low: int, optional: bool = False) -> tuple[Callable[[Any], boo
             f"an integer >= {low}" + (" or null" if optional else ""))
 
 
+def _lora_targets(v: Any) -> bool:
+    names = [t.strip() for t in v.split(",")] if isinstance(v, str) else []
+    return bool(names) and all(t in ("q", "k", "v", "out", "ffn") for t in names)
+
+
 _TEXT = (lambda v: isinstance(v, str) and v.strip() != "", "a non-empty string")
 _BOOL = (lambda v: isinstance(v, bool), "true or false")
 
@@ -77,6 +82,11 @@ class StageConfig:
     # "ridge" fits the head in closed form (least squares, one pass), "adam" runs epochs over the cached features.
     solver: str = "adam"
     ridge_penalty: float | None = None  # λ relative to the features' scale; None: chosen on validation
+    # Stage 2 only: LoRA adapters (distill/lora.py) instead of full fine-tuning when lora_rank > 0.
+    lora_rank: int = 0  # 0 = full fine-tuning
+    lora_alpha: float = 16.0  # the update is scaled by lora_alpha / lora_rank
+    lora_dropout: float = 0.0
+    lora_targets: str = "q,v"  # comma-separated: q, k, v, out (attention), ffn (both feed-forward layers)
 
     def __post_init__(self):
         _check(self, {
@@ -86,7 +96,11 @@ class StageConfig:
             "decay": _one_of(DECAYS), "patience": _int_at_least(1), "steps_per_epoch": _int_at_least(1, optional=True),
             "solver": _one_of(SOLVERS),
             "ridge_penalty": (lambda v: v is None or (_is_number(v) and v >= 0), "a number >= 0 or null"),
+            "lora_rank": _int_at_least(0), "lora_alpha": (lambda v: _is_number(v) and v > 0, "a number > 0"),
+            "lora_dropout": (lambda v: _is_number(v) and 0 <= v < 1, "a number from 0 to below 1"),
+            "lora_targets": (_lora_targets, "a comma-separated subset of q, k, v, out, ffn"),
         })
+        self.lora_alpha, self.lora_dropout = float(self.lora_alpha), float(self.lora_dropout)
         self.learning_rate, self.warmup_fraction = float(self.learning_rate), float(self.warmup_fraction)
 
 
@@ -151,6 +165,9 @@ class TrainConfig:
         })
         self.val_fraction = float(self.val_fraction)
         self.contrastive_weight, self.temperature = float(self.contrastive_weight), float(self.temperature)
+        if isinstance(self.stage1, StageConfig) and self.stage1.lora_rank:
+            raise OptionError("stage1.lora_rank", self.stage1.lora_rank, "0 (stage 1 freezes the encoder; LoRA is "
+                              "a stage-2 option: stage2.lora_rank)")
         if isinstance(self.stage2, StageConfig) and self.stage2.solver != "adam":
             raise OptionError("stage2.solver", self.stage2.solver, "'adam' (the encoder trains: no closed form)")
 

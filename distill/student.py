@@ -127,10 +127,11 @@ class Student(tf_keras.Model):
         self.head = head
 
     def pool(self, inputs, training=False):
-        # A frozen encoder runs in inference mode (no dropout), so stage 1 sees fixed features.
+        # A frozen encoder runs in inference mode (no dropout), so stage 1 sees fixed features; a LoRA-adapted one
+        # (base frozen, adapters training) keeps its dropout, as in full fine-tuning.
         states = self.encoder(
             input_ids=inputs["input_ids"], attention_mask=inputs["attention_mask"],
-            training=bool(training) and self.encoder.trainable,
+            training=bool(training) and (self.encoder.trainable or getattr(self, "lora", None) is not None),
         ).last_hidden_state  # [batch, seq, hidden]
         return tf.cast(mean_pool(states, inputs["attention_mask"]), tf.float32)  # [batch, hidden]
 

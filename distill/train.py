@@ -35,7 +35,7 @@ from .history import save_history
 from .progress import StageProgress, epoch_line, show, stage_line
 from .provenance import TRAINING_IMAGE_IDS, cache_provenance, check_provenance, training_data
 from .run_state import STATE, check_resumable, mark_diverged, read_state, write_state
-from . import images
+from . import images, lora
 from .student import build_student, encode_ids, load_encoder, load_tokenizer
 
 log = logging.getLogger(__name__)
@@ -163,6 +163,9 @@ class Trainer:
         log.info("%d of %d training captions reach max_length=%d tokens (truncated, not dropped)", cut, len(self.train_ids), config.max_length)
         with self.strategy.scope():
             self.student = build_student(load_encoder(config.model, config.cache_dir), self.train.targets.shape[1])
+            if config.stage2.lora_rank and config.stage2.epochs > 0:  # adapters before restoring: checkpoints hold them
+                s2 = config.stage2
+                lora.add_lora(self.student, s2.lora_rank, s2.lora_alpha, s2.lora_dropout, s2.lora_targets, config.seed)
             if self.image_info is not None:  # an attribute of the student, so every checkpoint holds it
                 self.student.log_logit_scale = images.logit_scale_variable(
                     images.initial_logit_scale(config.image_logit_scale, self.image_info), config.learn_logit_scale)
@@ -199,6 +202,9 @@ class Trainer:
                 "metrics": final}
         if self.image_info is not None:
             info["image_logit_scale"] = float(images.logit_scale(self.student.log_logit_scale))
+        if lora.merge(self.student):  # student/ stays a plain encoder; the run's checkpoints keep the adapters
+            s2 = self.config.stage2
+            info["lora"] = {"rank": s2.lora_rank, "alpha": s2.lora_alpha, "targets": s2.lora_targets, "merged": True}
         info["training_data"], image_ids = training_data(self.manifest, self.config.data_dir, self.train.groups,
                                                          self.train.caption_ids)
         save_student(self.student, self.tokenizer, self.config.output_dir, info, self.config.head_path,
@@ -213,7 +219,7 @@ class Trainer:
         state = self.state
         if state["stage"] > no or (state["stage"] == no and state["stage_done"]) or cfg.epochs <= 0:
             return
-        self.student.encoder.trainable = no == 2
+        self.student.encoder.trainable = no == 2 and not cfg.lora_rank  # LoRA: the base stays frozen
         if no == 1:
             train_features, val_features = self.frozen_features()
             validate = lambda: self.validate(val_features)  # noqa: E731

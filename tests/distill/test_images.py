@@ -118,7 +118,16 @@ def test_image_metrics_rank_distinct_images_once():
     assert result["i2t_r1"] == pytest.approx(0.5)  # image 0 finds "a"/"b"; image 1 (e2) finds "b", not "c"
 
 
-def test_learnt_logit_scale_trains_and_resumes_with_mixed_precision(tmp_path, tiny_student_tf, caplog):
+@pytest.fixture
+def restore_policy():
+    import tf_keras
+
+    policy = tf_keras.mixed_precision.global_policy()
+    yield
+    tf_keras.mixed_precision.set_global_policy(policy)  # Trainer sets mixed precision process-wide
+
+
+def test_learnt_logit_scale_trains_and_resumes_with_mixed_precision(tmp_path, tiny_student_tf, restore_policy):
     data = image_cache(tmp_path / "data", n_images=40)
     config = tiny_config(tmp_path, tiny_student_tf, data, stage1=2, stage2=1, loss="mse+image_contrastive",
                          learn_logit_scale=True, image_logit_scale=10.0, mixed_precision="on")
