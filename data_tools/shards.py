@@ -273,6 +273,7 @@ class ShardedStep:
                 bar.update(shard.rows - self._advanced)
                 if delay:
                     time.sleep(delay)
+            self._bar = None
         return computed
 
     def _finish(self, shards: list[Shard], output: Path, state: dict, key: dict) -> dict:
