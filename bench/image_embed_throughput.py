@@ -21,7 +21,7 @@ from PIL import Image, ImageDraw
 
 from bench.common import RESULTS as RESULTS_DIR
 from bench.common import timed
-from data_tools.clip_towers import OpenAIClip
+from turkish_clip.clip_towers import OpenAIClip
 from data_tools.image_step import encode_images
 from data_tools.tiny import VIT_B_32, openai_clip_model
 

@@ -12,7 +12,7 @@ import logging
 import re
 from pathlib import Path
 
-from data_tools.images import iter_image_files
+from turkish_clip.images import iter_image_files
 
 log = logging.getLogger(__name__)
 

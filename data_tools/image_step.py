@@ -23,8 +23,8 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from data_tools import cache
-from data_tools.errors import InputError, UserError
-from data_tools.images import CLIP_MEAN, CLIP_STD, preprocess
+from turkish_clip.errors import InputError, UserError
+from turkish_clip.images import CLIP_MEAN, CLIP_STD, preprocess
 from data_tools.shards import ShardedStep, StepOutcome
 
 log = logging.getLogger(__name__)
@@ -51,8 +51,8 @@ class ImagesConfig:
 
 
 def preprocessing_info(resolution: int) -> dict:
-    """The manifest's record of how pixels were prepared (data_tools.images.preprocess)."""
-    return {"method": "openai-clip _transform (data_tools.images.preprocess)", "resolution": resolution,
+    """The manifest's record of how pixels were prepared (turkish_clip.images.preprocess)."""
+    return {"method": "openai-clip _transform (turkish_clip.images.preprocess)", "resolution": resolution,
             "resize": "bicubic, short side to resolution", "crop": "center", "mean": list(CLIP_MEAN),
             "std": list(CLIP_STD), "exif_transpose": False}
 
@@ -145,7 +145,7 @@ def images_step(data_dir: Path, config: ImagesConfig) -> ShardedStep:
     state: dict = {}
 
     def load() -> dict:
-        from data_tools.clip_towers import load_clip
+        from turkish_clip.clip_towers import load_clip
 
         index = index_image_folder(folder)
         wanted = ids.column("image_id").to_numpy()

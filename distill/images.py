@@ -14,8 +14,8 @@ import math
 import numpy as np
 import tensorflow as tf
 
-from data_tools.errors import InputError
-from evaluation.metrics import retrieval_recall
+from turkish_clip.errors import InputError
+from turkish_clip.metrics import retrieval_recall
 
 from .data import Split
 

@@ -17,7 +17,7 @@ import numpy as np
 import tensorflow as tf
 import tf_keras
 
-from data_tools.errors import UserError
+from turkish_clip.errors import UserError
 
 log = logging.getLogger(__name__)
 

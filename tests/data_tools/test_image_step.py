@@ -12,10 +12,10 @@ import pytest
 import torch
 
 from data_tools import cache, pipeline
-from data_tools.errors import InputError
+from turkish_clip.errors import InputError
 from data_tools.image_files import image_id_of, index_image_folder
 from data_tools.image_step import ImagesConfig, embed_images, prefetched
-from data_tools.images import preprocess
+from turkish_clip.images import preprocess
 
 DEMO = Path(__file__).resolve().parents[2] / "demo" / "images"
 
@@ -72,7 +72,7 @@ def test_prefetched_keeps_order_and_bounds_the_window():
 
 @pytest.mark.parametrize("clip_fixture", ["tiny_openai_clip_pt", "tiny_hf_clip_dir"])
 def test_images_step_matches_clip_and_names_skipped_images(tmp_path, clip_fixture, request, caplog):
-    from data_tools.clip_towers import load_clip
+    from turkish_clip.clip_towers import load_clip
 
     clip_path = request.getfixturevalue(clip_fixture)
     data, folder, ids = _dataset(tmp_path)

@@ -11,7 +11,7 @@ import pytest
 import tensorflow as tf
 
 import distill  # noqa: F401  (tf-keras before TensorFlow)
-from data_tools.errors import InputError
+from turkish_clip.errors import InputError
 from distill.data import batch_labels
 from distill.images import image_metrics, initial_logit_scale
 from distill.losses import distillation_loss, image_info_nce

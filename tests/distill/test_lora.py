@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 import distill  # noqa: F401  (tf-keras before TensorFlow)
-from data_tools.errors import UserError
+from turkish_clip.errors import UserError
 from distill.config import OptionError, StageConfig, TrainConfig
 from distill.lora import add_lora, find_projections, merge, parse_targets
 from distill.student import build_student, encode, load_encoder, load_tokenizer
