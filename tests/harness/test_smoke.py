@@ -84,8 +84,11 @@ def test_smoke_unknown_language_is_one_line(capsys, tmp_path):
     (["SMOKE_LANG=hi"], "-m harness.smoke --lang hi"),
 ])
 def test_make_smoke_passes_the_language(args, expected):
-    env = {**os.environ, "LANG": "C.UTF-8"}  # the user's own locale is not a language choice
-    done = subprocess.run(["make", "-n", "-W", "requirements.txt", "smoke", *args], cwd=REPO, env=env,
+    # The user's own locale is not a language choice; a parent make (CI runs `make test`) must not leak its flags.
+    env = {k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL", "MAKEOVERRIDES")}
+    env["LANG"] = "C.UTF-8"
+    done = subprocess.run(["make", "--no-print-directory", "-n", "-W", "requirements.txt", "smoke", *args],
+                          cwd=REPO, env=env,
                           capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip().splitlines()[-1].endswith(expected)
