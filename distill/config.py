@@ -78,6 +78,10 @@ class StageConfig:
     decay: str = "none"  # "none" | "linear" | "cosine" (to 0 at the end of the stage)
     patience: int = 2  # early stopping: epochs without a better validation loss
     steps_per_epoch: int | None = None  # cap, for smoke runs
+    # Time budget of the stage in this process (minutes; None: none): the epoch in progress stops at the deadline and
+    # is validated and checkpointed like any other, then the stage ends. A decaying learning rate is sized by
+    # epochs x steps, so pair a budget with decay "none" or with epochs that fit it.
+    max_minutes: float | None = None
     # Stage 1 only (the encoder is frozen, so its pooled features are computed once and cached in the run folder):
     # "ridge" fits the head in closed form (least squares, one pass), "adam" runs epochs over the cached features.
     solver: str = "adam"
@@ -94,6 +98,7 @@ class StageConfig:
             "batch_size": _int_at_least(1),
             "warmup_fraction": (lambda v: _is_number(v) and 0 <= v <= 1, "a number from 0 to 1"),
             "decay": _one_of(DECAYS), "patience": _int_at_least(1), "steps_per_epoch": _int_at_least(1, optional=True),
+            "max_minutes": (lambda v: v is None or (_is_number(v) and v > 0), "a number > 0 or null"),
             "solver": _one_of(SOLVERS),
             "ridge_penalty": (lambda v: v is None or (_is_number(v) and v >= 0), "a number >= 0 or null"),
             "lora_rank": _int_at_least(0), "lora_alpha": (lambda v: _is_number(v) and v > 0, "a number > 0"),

@@ -82,6 +82,22 @@ class NonFiniteLossGuard(tf_keras.callbacks.Callback):
             self.model.stop_training = True
 
 
+class TimeBudget(tf_keras.callbacks.Callback):
+    """Ends the epoch in progress once `deadline` (time.monotonic()) has passed; `spent` says whether it did."""
+
+    def __init__(self, deadline: float | None):
+        super().__init__()
+        self.deadline = deadline
+
+    @property
+    def spent(self) -> bool:
+        return self.deadline is not None and time.monotonic() >= self.deadline
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self.spent:
+            self.model.stop_training = True
+
+
 class EpochValidation(tf_keras.callbacks.Callback):
     """Validates at the end of each epoch and adds val_mse/val_cosine/val_r1/val_r5 to the logs, so Keras' progress line
     shows them (this callback runs before the progress bar's)."""
@@ -309,14 +325,15 @@ class Trainer:
         log.info("stage %d: %s, %d trainable weights, epochs %d..%d of %d, %d steps/epoch", no,
                  "encoder frozen, head only (cached features)" if no == 1 else "everything",
                  len(net.trainable_weights), start + 1, cfg.epochs, cfg.epochs, steps)
+        budget = TimeBudget(None if cfg.max_minutes is None else time.monotonic() + 60 * cfg.max_minutes)
         for epoch in range(start, cfg.epochs):
-            began = time.time()
+            began, first_step = time.time(), int(optimizer.iterations)
             data = make_data(epoch, self.config.seed * 1000 + no * 100 + epoch)
             guard = NonFiniteLossGuard()
             validation = EpochValidation(validate, guard)
             progress = StageProgress(no, epoch + 1, cfg.epochs, steps, self.config.verbose)  # not Keras' "Epoch n/n"
             fitted = distiller.fit(data, epochs=epoch + 1, initial_epoch=epoch, verbose=0,
-                                   callbacks=[guard, validation, progress])
+                                   callbacks=[guard, budget, validation, progress])
             if guard.bad:
                 kept = (f"last good checkpoint kept ({self.run_dir / state['checkpoint']})" if state["checkpoint"]
                         else "no checkpoint yet (no epoch had finished)")
@@ -331,7 +348,7 @@ class Trainer:
                 raise TrainingDivergedError(f"stage {no} epoch {epoch + 1}: validation loss is {vloss}; last good checkpoint kept ({state['checkpoint']})")
             lr = float(schedule(optimizer.iterations - 1))
             record = {"stage": no, "epoch": epoch + 1, "loss": float(fitted.history["loss"][-1]), **_prefixed(val),
-                      "lr": lr, "seconds": round(time.time() - began, 2)}
+                      "lr": lr, "steps": int(optimizer.iterations) - first_step, "seconds": round(time.time() - began, 2)}
             if best is None or vloss < best["val_loss"]:  # a new file; state.json then names it, the old is deleted
                 best, bad_epochs = {"val_loss": vloss, "epoch": epoch + 1, "checkpoint": f"best-s{no}-e{epoch + 1}"}, 0
                 _checkpoint(self.student).write(str(self.run_dir / best["checkpoint"]))
@@ -348,6 +365,10 @@ class Trainer:
                     "%s", epoch_line(no, epoch + 1, cfg.epochs, record["loss"], val, record["seconds"]))
             if bad_epochs >= cfg.patience:
                 log.info("stage %d: early stop, no better validation loss for %d epochs", no, bad_epochs)
+                break
+            if budget.spent:
+                log.info("stage %d: time budget of %g minutes spent after %d of %d epochs", no, cfg.max_minutes,
+                         epoch + 1, cfg.epochs)
                 break
         if best is not None:
             # best weights of the stage (early stopping); runs started before best files were per epoch: best-s{no}/ckpt

@@ -76,6 +76,9 @@ def document(results: dict, png_name: str = "evidence_curves.png", compute_png: 
                       *settings, "", *figures]) + extra + "\n"
 
 
+BUDGET_MINUTES = 30.0  # issue 9: the whole run (teacher, peers, stage 1, stage 2) on 2 CPU cores
+
+
 def goals(results: dict) -> dict:
     """The issue's goal: the final student beats every peer on R@1, and stage 2 adds to stage 1."""
     test = results["student_test"]
@@ -89,7 +92,19 @@ def goals(results: dict) -> dict:
     return {**kept, "student_r1": final, "best_peer": best["name"], "best_peer_r1": best["R@1"],
             "peers_compared": len(results["peers"]),
             "beats_every_peer_r1": final > best["R@1"] if len(results["peers"]) > 1 else None, "stage2_adds_to_stage1": final > test["stage1"]["R@1"],
-            "stage2_minus_stage1_r1": final - test["stage1"]["R@1"]}
+            "stage2_minus_stage1_r1": final - test["stage1"]["R@1"], **within_budget(results, best["R@1"])}
+
+
+def within_budget(results: dict, best_peer_r1: float, minutes: float = BUDGET_MINUTES) -> dict:
+    """The issue's headline: the student as it stood at the last curve point inside the wall-clock budget (the point
+    reached in time, not the best test score: choosing on the test pool is not allowed)."""
+    inside = [p for p in results.get("curve", []) if p["label"] != "untrained" and p["wall_minutes"] <= minutes]
+    if not inside:
+        return {"budget_minutes": minutes, "budget_point": None, "beats_every_peer_within_budget": False}
+    point = inside[-1]
+    return {"budget_minutes": minutes, "budget_point": point["label"], "budget_point_wall_minutes": point["wall_minutes"],
+            "r1_within_budget": point["R@1"],
+            "beats_every_peer_within_budget": point["R@1"] > best_peer_r1 if len(results["peers"]) > 1 else None}
 
 
 def plot_curves(history: list[dict], student_test: dict, path: str | Path, peers: list[dict] = ()) -> Path:
@@ -146,6 +161,7 @@ def plot_compute(results: dict, path: str | Path) -> Path | None:
     for peer, color in zip(results.get("peers", []), ("tab:red", "tab:orange", "tab:green", "tab:purple")):
         if peer["R@1"] > 0.3:
             ax.axhline(100 * peer["R@1"], color=color, lw=0.9, ls=":", label=f"peer: {peer['name'][:38]}")
+    ax.axvline(BUDGET_MINUTES, color="black", lw=0.8, ls="--", label=f"{BUDGET_MINUTES:g}-minute budget (issue 9)")
     ax.set_xlabel("minutes since the run started (wall; teacher + peers first)")
     ax.set_ylabel("R@1 %")
     ax.set_title("Quality against compute (2 CPU cores)")

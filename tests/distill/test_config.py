@@ -53,6 +53,7 @@ def test_bad_config_file(tmp_path):
     ("stage2.patience=0", "option stage2.patience=0 is not allowed; use an integer >= 1"),
     ("stage1.epochs=-1", "option stage1.epochs=-1 is not allowed; use an integer >= 0"),
     ("stage1.steps_per_epoch=0", "option stage1.steps_per_epoch=0 is not allowed; use an integer >= 1 or null"),
+    ("stage2.max_minutes=0", "option stage2.max_minutes=0 is not allowed; use a number > 0 or null"),
     ("max_train=0", "option max_train=0 is not allowed; use an integer >= 1 or null"),
     ("seed=-1", "option seed=-1 is not allowed; use an integer >= 0"),
     ("verbose=3", "option verbose=3 is not allowed; use one of 0, 1, 2"),

@@ -86,6 +86,25 @@ def test_outputs_are_written_where_configured(trained):
     assert (tmp / "student" / "model.safetensors").is_file()
 
 
+def test_each_epoch_records_its_steps(trained):
+    steps = math.ceil(len(trained["trainer"].train) / 32)
+    stage2 = [r for r in trained["result"]["history"] if r["stage"] == 2]
+    assert stage2 and all(r["steps"] == steps for r in stage2)
+
+
+def test_a_spent_time_budget_ends_the_stage_after_a_validated_checkpointed_epoch(tmp_path, tiny_student_tf):
+    config = tiny_config(tmp_path, tiny_student_tf, bag_cache(tmp_path / "data", n_images=40), stage1=1, stage2=5)
+    config.stage2.max_minutes = 1e-6  # spent after the first batch
+    trainer = Trainer(config)
+    trainer.fit_stage(1, config.stage1)
+    trainer.fit_stage(2, config.stage2)
+    stage2 = [r for r in trainer.state["history"] if r["stage"] == 2]
+    assert len(stage2) == 1 and stage2[0]["steps"] == 1 and math.isfinite(stage2[0]["val_mse"])
+    assert math.ceil(len(trainer.train) / 32) > 1  # so the epoch really was cut short
+    state = json.loads((tmp_path / "run" / "state.json").read_text())
+    assert state["stage"] == 2 and state["stage_done"] and (tmp_path / "run" / f"{state['checkpoint']}.index").is_file()
+
+
 def test_warmup_then_linear_decay():
     schedule = WarmupDecay(1.0, total=100, warmup=10, decay="linear")
     lrs = [float(schedule(s)) for s in (0, 9, 10, 55, 100)]

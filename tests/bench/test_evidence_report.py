@@ -1,0 +1,20 @@
+"""The evidence report's goal checks (bench/evidence/report.py)."""
+from __future__ import annotations
+
+from bench.evidence.report import goals
+
+
+def _results(curve):
+    peers = [{"name": "e5", "R@1": 0.90}, {"name": "use", "R@1": 0.85}]
+    test = {"stage1": {"R@1": 0.70}, "stage2": {"R@1": curve[-1]["R@1"]}}
+    return {"student_test": test, "peers": peers, "curve": [{"label": "untrained", "wall_minutes": 1, "R@1": 0.0}, *curve]}
+
+
+def test_budget_goal_takes_the_last_point_reached_in_time_not_the_best():
+    curve = [{"label": "stage1", "wall_minutes": 10, "R@1": 0.70}, {"label": "stage2_epoch1", "wall_minutes": 20, "R@1": 0.93},
+             {"label": "stage2_epoch2", "wall_minutes": 29.5, "R@1": 0.88}, {"label": "stage2_epoch3", "wall_minutes": 41, "R@1": 0.95}]
+    got = goals(_results(curve))
+    assert got["budget_point"] == "stage2_epoch2" and got["r1_within_budget"] == 0.88
+    assert got["beats_every_peer_within_budget"] is False and got["beats_every_peer_r1"] is True
+    late = goals(_results([{"label": "stage1", "wall_minutes": 31, "R@1": 0.7}, {"label": "stage2", "wall_minutes": 40, "R@1": 0.95}]))
+    assert late["budget_point"] is None and late["beats_every_peer_within_budget"] is False
