@@ -47,8 +47,12 @@ def document(results: dict, png_name: str = "evidence_curves.png", compute_png: 
                            f"({100 * g['captions_stage1_r1']:.1f} % → {100 * g['captions_final_r1']:.1f} %).")
         verdict.append(f"- Whole run (teacher, peers, stage 1, stage 2, scoring): {results['seconds_total'] / 60:.1f} min wall, "
                        f"{results.get('cpu_seconds_total', 0) / 60 / max(results['machine']['cpu_count'], 1):.1f} min of "
-                       f"{results['machine']['cpu_count']}-core CPU time (process CPU seconds / cores; the wall time "
-                       f"includes waiting for other jobs on a shared machine).")
+                       f"{results['machine']['cpu_count']}-core CPU time (process CPU seconds / cores).")
+        if g.get("budget_point"):
+            verdict.append(f"- Within the {g['budget_minutes']:g}-minute budget (the last point reached in time, "
+                           f"{g['budget_point']} at {g['budget_point_wall_minutes']:.1f} min): R@1 "
+                           f"{100 * g['r1_within_budget']:.1f} % — beats every peer: "
+                           f"**{'yes' if g['beats_every_peer_within_budget'] else 'no'}**.")
     s1, s2 = cfg["stage1"], cfg["stage2"]
     settings = [
         f"- Data: Tatoeba eng-tur.tsv minus {d['test_overlap']['removed_pairs']} pairs sharing a sentence with the test set "
@@ -64,7 +68,7 @@ def document(results: dict, png_name: str = "evidence_curves.png", compute_png: 
         f"batch {s2['batch_size']}, lr {s2['learning_rate']} ({s2['warmup_fraction']:.0%} warm-up, {s2['decay']} decay). "
         f"Loss {cfg['loss']}" + (f" (InfoNCE weight {cfg.get('contrastive_weight')}, temperature {cfg.get('temperature')}, "
                                  f"{cfg.get('contrastive_negatives')} extra negatives)" if "contrastive" in cfg["loss"] else "") +
-        f", targets normalised: {cfg['normalize_targets']}, max_length {cfg['max_length']}; "
+        f", targets normalised: {cfg['normalize_targets']}, max_length {cfg['max_length']}, XLA {cfg.get('jit_compile')}; "
         f"{d.get('coco_english_rows', 0)} English-only COCO captions trained on their English side.",
         f"- Machine: {results['machine']['cpu_count']} CPU cores, torch {results['machine']['torch']}, "
         f"TF {results['machine']['tensorflow']}; whole run {results['seconds_total'] / 60:.1f} min.",
