@@ -128,7 +128,7 @@ def _pause_for_tests(stage: int, epoch: int) -> None:
     if os.environ.get(PAUSE_ENV) == f"{stage}:{epoch}":
         log.warning("%s=%s: pausing for a test to kill this run", PAUSE_ENV, os.environ[PAUSE_ENV])
         # Short sleeps: a SIGINT taken by one of TF's threads does not wake the main thread's sleep, so one long sleep
-        # could miss the test's Ctrl-C (seen in CI); the main thread checks for pending signals after each sleep.
+        # could miss the test's Ctrl-C; the main thread checks for pending signals after each short one.
         for _ in range(36_000):
             time.sleep(0.1)
 

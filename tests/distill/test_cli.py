@@ -204,7 +204,10 @@ def test_ctrl_c_is_one_line_and_keeps_the_checkpoint(tmp_path, tiny_student_tf):
         stage1=StageConfig(epochs=2, learning_rate=1e-2, batch_size=32), stage2=StageConfig(epochs=1, batch_size=32),
         run_dir=str(tmp_path / "run"), output_dir=str(tmp_path / "student"), head_path=str(tmp_path / "clip_head.h5"))
     config.save(tmp_path / "train.json")
-    run = _run(["train", "--config", str(tmp_path / "train.json")], env={PAUSE_ENV: "1:1"})
+    # A shell that starts the suite in the background (`.ci/run &`) leaves SIGINT ignored, and the child would inherit
+    # that: give it the default disposition, as a terminal's Ctrl-C finds it.
+    run = _run(["train", "--config", str(tmp_path / "train.json")], env={PAUSE_ENV: "1:1"},
+               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     state_path, deadline, state = tmp_path / "run" / "state.json", time.time() + 600, {}
     while time.time() < deadline and run.poll() is None and (state.get("stage"), state.get("epoch")) != (1, 1):
         time.sleep(0.2)
