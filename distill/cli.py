@@ -55,7 +55,7 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                        help="any TrainConfig option, e.g. stage2.learning_rate=1e-5, max_length=32 (repeatable)")
     train.add_argument("--resume", action="store_true", help="continue the run in --run-dir from its last checkpoint (same options; only "
-                       "epochs, patience, verbosity and output paths may change)")
+                       "epochs, patience, time budgets, verbosity and output paths may change)")
     train.add_argument("--print-config", action="store_true", help="print the resulting config as JSON and exit")
     train.add_argument("-q", "--quiet", action="store_true", help="no progress bars or epoch lines")
     train.add_argument("-v", "--verbose", action="count", default=0,

@@ -15,7 +15,8 @@ log = logging.getLogger(__name__)
 STATE = "state.json"
 STATE_KEYS = ("stage", "epoch", "stage_done", "checkpoint", "history")
 # options that may differ when a run is resumed; any other change would mix two trainings in one run
-RESUMABLE_CHANGES = ("stage1.epochs", "stage2.epochs", "stage1.patience", "stage2.patience", "verbose", "run_dir",
+RESUMABLE_CHANGES = ("stage1.epochs", "stage2.epochs", "stage1.patience", "stage2.patience", "stage1.max_minutes",
+                     "stage2.max_minutes", "verbose", "run_dir",
                      "output_dir", "head_path", "cache_dir")
 
 

@@ -183,9 +183,10 @@ def test_resume_refuses_changed_options_naming_them(tmp_path, tiny_student_tf):
     assert "max_length 16 -> 32" in message and "loss 'mse' -> 'cosine'" in message
     assert "stage2.learning_rate 0.003 -> 0.0001" in message and "seed" not in message.split("(only")[0]
     assert json.loads((tmp_path / "run" / "config.json").read_text())["loss"] == "mse"  # not overwritten
-    # epochs, patience, verbosity and output paths may change
+    # epochs, patience, time budgets, verbosity and output paths may change
     allowed = dataclasses.replace(config, verbose=2, output_dir=str(tmp_path / "elsewhere"),
-                                  stage1=dataclasses.replace(config.stage1, epochs=2, patience=5))
+                                  stage1=dataclasses.replace(config.stage1, epochs=2, patience=5),
+                                  stage2=dataclasses.replace(config.stage2, max_minutes=30))
     Trainer(allowed, resume=True)
     assert json.loads((tmp_path / "run" / "config.json").read_text())["stage1"]["epochs"] == 2
 
