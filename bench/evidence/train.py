@@ -26,7 +26,8 @@ def evidence_config(data_dir: str, model: str, work: str, quick: bool, seed: int
 
     XLA on the CPU (jit_compile on, batches padded to a multiple of 8 so only a handful of shapes compile): a stage-2
     step of e5-small at batch 32 took 557 ms against 825 ms without XLA on the 2-core machine (1.48x; each padded
-    length compiles once, ~19 s), measured side by side in one session (NOTES in bench/results/evidence.md)."""
+    length compiles once, ~19 s), measured side by side in one session with a throwaway script (not a committed
+    benchmark; the README says so)."""
     return TrainConfig(
         data_dir=data_dir, model=model, text_column="tr", include_english=True, max_length=64,
         loss="mse+contrastive", contrastive_weight=0.1, temperature=0.05, contrastive_negatives=4096,
