@@ -86,6 +86,13 @@ class StageConfig:
     # "ridge" fits the head in closed form (least squares, one pass), "adam" runs epochs over the cached features.
     solver: str = "adam"
     ridge_penalty: float | None = None  # λ relative to the features' scale; None: chosen on validation
+    # Stage 1 only: fit the head on a random sample of this many training rows (None: all). The frozen features of
+    # the other rows are never computed; a linear head on a few hundred features needs far fewer rows than stage 2.
+    max_rows: int | None = None
+    # Stage 2 only (full fine-tuning): keep the embedding layer and/or the lowest N transformer blocks frozen. Fewer
+    # weights to update and no backward pass below the lowest trained block: faster steps (distill/freezing.py).
+    freeze_embeddings: bool = False
+    freeze_layers: int = 0
     # Stage 2 only: LoRA adapters (distill/lora.py) instead of full fine-tuning when lora_rank > 0.
     lora_rank: int = 0  # 0 = full fine-tuning
     lora_alpha: float = 16.0  # the update is scaled by lora_alpha / lora_rank
@@ -101,6 +108,7 @@ class StageConfig:
             "max_minutes": (lambda v: v is None or (_is_number(v) and v > 0), "a number > 0 or null"),
             "solver": _one_of(SOLVERS),
             "ridge_penalty": (lambda v: v is None or (_is_number(v) and v >= 0), "a number >= 0 or null"),
+            "max_rows": _int_at_least(1, optional=True), "freeze_embeddings": _BOOL, "freeze_layers": _int_at_least(0),
             "lora_rank": _int_at_least(0), "lora_alpha": (lambda v: _is_number(v) and v > 0, "a number > 0"),
             "lora_dropout": (lambda v: _is_number(v) and 0 <= v < 1, "a number from 0 to below 1"),
             "lora_targets": (_lora_targets, "a comma-separated subset of q, k, v, out, ffn"),
@@ -175,6 +183,19 @@ class TrainConfig:
                               "a stage-2 option: stage2.lora_rank)")
         if isinstance(self.stage2, StageConfig) and self.stage2.solver != "adam":
             raise OptionError("stage2.solver", self.stage2.solver, "'adam' (the encoder trains: no closed form)")
+        if isinstance(self.stage1, StageConfig):
+            if self.stage1.freeze_embeddings or self.stage1.freeze_layers:
+                bad = "freeze_embeddings" if self.stage1.freeze_embeddings else "freeze_layers"
+                raise OptionError(f"stage1.{bad}", getattr(self.stage1, bad), "its default (stage 1 freezes the "
+                                  f"whole encoder; partial freezing is a stage-2 option: stage2.{bad})")
+        if isinstance(self.stage2, StageConfig):
+            if self.stage2.max_rows is not None:
+                raise OptionError("stage2.max_rows", self.stage2.max_rows, "null (a stage-1 option: stage1.max_rows; "
+                                  "stage 2 samples by steps_per_epoch)")
+            if self.stage2.lora_rank and (self.stage2.freeze_embeddings or self.stage2.freeze_layers):
+                raise OptionError("stage2.freeze_layers" if self.stage2.freeze_layers else "stage2.freeze_embeddings",
+                                  self.stage2.freeze_layers or True, "its default with LoRA (stage2.lora_rank > 0 "
+                                  "already freezes the whole base)")
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

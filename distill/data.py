@@ -34,8 +34,13 @@ class Split:
         return len(self.texts)
 
     def head(self, n: int) -> Split:
-        return Split(self.texts[:n], self.caption_ids[:n], self.groups[:n], self.targets[:n], self.keys[:n],
-                     self.images, None if self.image_rows is None else self.image_rows[:n])
+        return self.take(np.arange(min(n, len(self))))
+
+    def take(self, index: np.ndarray) -> Split:
+        """The rows at `index` (in that order)."""
+        index = np.asarray(index, np.int64)
+        return Split([self.texts[i] for i in index], self.caption_ids[index], self.groups[index], self.targets[index],
+                     self.keys[index], self.images, None if self.image_rows is None else self.image_rows[index])
 
     def negative_groups(self) -> np.ndarray:
         """Groups for contrastive masking [n] int64: the image id, or a per-sentence id (< -1) where there is none."""

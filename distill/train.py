@@ -35,7 +35,7 @@ from .history import save_history
 from .progress import StageProgress, epoch_line, show, stage_line
 from .provenance import TRAINING_IMAGE_IDS, cache_provenance, check_provenance, training_data
 from .run_state import STATE, check_resumable, mark_diverged, read_state, write_state
-from . import images, lora
+from . import freezing, images, lora
 from .student import build_student, encode_ids, load_encoder, load_tokenizer
 
 log = logging.getLogger(__name__)
@@ -239,19 +239,24 @@ class Trainer:
         if state["stage"] > no or (state["stage"] == no and state["stage_done"]) or cfg.epochs <= 0:
             return
         self.student.encoder.trainable = no == 2 and not cfg.lora_rank  # LoRA: the base stays frozen
+        if no == 2 and (cfg.freeze_embeddings or cfg.freeze_layers):
+            frozen = freezing.freeze(self.student.encoder, cfg.freeze_embeddings, cfg.freeze_layers)
+            log.info("stage 2: %s frozen", " and ".join(frozen))
         if no == 1:
-            train_features, val_features = self.frozen_features()
+            rows = self.stage1_rows(cfg)
+            split = self.train if rows is None else self.train.take(rows)
+            train_features, val_features = self.frozen_features(rows)
             validate = lambda: self.validate(val_features)  # noqa: E731
             if cfg.solver == "ridge":
                 if self.image_info is not None:
                     log.warning("stage 1 ridge fits the head to the text vectors (MSE: the image loss has no closed "
                                 "form; the penalty is chosen on image recall); stage 2 trains the image loss. Set "
                                 "stage1.solver=adam to train the image loss in stage 1 too")
-                return self._fit_ridge(cfg, train_features, validate)
-            net, steps = self.student.head, math.ceil(len(self.train) / cfg.batch_size)
+                return self._fit_ridge(cfg, train_features, split.targets, validate)
+            net, steps = self.student.head, math.ceil(len(split) / cfg.batch_size)
 
             def data(epoch: int, seed: int):
-                return feature_dataset(train_features, self.train, cfg.batch_size, seed, self._negatives())
+                return feature_dataset(train_features, split, cfg.batch_size, seed, self._negatives())
         else:
             net, steps, validate = self.student, math.ceil(len(self.train) / cfg.batch_size), self.validate
 
@@ -265,13 +270,22 @@ class Trainer:
     def _negatives(self) -> int:
         return self.config.contrastive_negatives if self.config.loss in ("contrastive", "mse+contrastive") else 0
 
-    def frozen_features(self) -> tuple[np.ndarray, np.ndarray]:
-        """Pooled features of the frozen encoder for the training and validation texts, computed once per run
-        (run_dir/features/, float16 by default) and reused by later epochs, `--resume` and the ridge solver."""
+    def stage1_rows(self, cfg: StageConfig) -> np.ndarray | None:
+        """Sorted indices of the training rows stage 1 fits on (a seeded sample of `max_rows`), or None for all."""
+        if cfg.max_rows is None or cfg.max_rows >= len(self.train):
+            return None
+        rng = np.random.default_rng(self.config.seed)
+        return np.sort(rng.permutation(len(self.train))[:cfg.max_rows])
+
+    def frozen_features(self, rows: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Pooled features of the frozen encoder for the training texts (all, or those at `rows`) and the validation
+        texts, computed once per run (run_dir/features/, float16 by default) and reused by later epochs, `--resume`
+        and the ridge solver."""
         folder = self.run_dir / "features"
         hidden = self.student.hidden_size
+        train_ids = self.train_ids if rows is None else [self.train_ids[i] for i in rows]
         out = []
-        for name, ids in (("train", self.train_ids), ("val", self.val_ids)):
+        for name, ids in (("train", train_ids), ("val", self.val_ids)):
             key = ids_key(ids, self.config.model, str(self.config.max_length))
             out.append(cached_features(folder / f"{name}.npy", ids, lambda b: self.student.pool_batch(b).numpy(),
                                        hidden, key, batch_size=2 * self.config.stage1.batch_size, pad_id=self.pad_id,
@@ -279,10 +293,10 @@ class Trainer:
                                        progress=self.config.verbose > 0))
         return out[0], out[1]
 
-    def _fit_ridge(self, cfg: StageConfig, features: np.ndarray, validate) -> None:
+    def _fit_ridge(self, cfg: StageConfig, features: np.ndarray, targets: np.ndarray, validate) -> None:
         """Closed-form head: XᵀX, XᵀY in one pass over the cached features, λ chosen on validation."""
         began = time.time()
-        gram = ridge.accumulate(features, self.train.targets)
+        gram = ridge.accumulate(features, targets)
         penalties = ridge.PENALTIES if cfg.ridge_penalty is None else (cfg.ridge_penalty,)
         best = None
         for penalty in penalties:
@@ -324,7 +338,8 @@ class Trainer:
             _restore(self.student, self.run_dir, state["checkpoint"], optimizer)
         log.info("stage %d: %s, %d trainable weights, epochs %d..%d of %d, %d steps/epoch", no,
                  "encoder frozen, head only (cached features)" if no == 1 else
-                 "LoRA adapters + head (base frozen)" if cfg.lora_rank else "everything",
+                 "LoRA adapters + head (base frozen)" if cfg.lora_rank else
+                 "everything" if not (cfg.freeze_embeddings or cfg.freeze_layers) else "encoder (partly frozen) + head",
                  len(net.trainable_weights), start + 1, cfg.epochs, cfg.epochs, steps)
         budget = TimeBudget(None if cfg.max_minutes is None else time.monotonic() + 60 * cfg.max_minutes)
         for epoch in range(start, cfg.epochs):

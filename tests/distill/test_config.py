@@ -54,6 +54,11 @@ def test_bad_config_file(tmp_path):
     ("stage1.epochs=-1", "option stage1.epochs=-1 is not allowed; use an integer >= 0"),
     ("stage1.steps_per_epoch=0", "option stage1.steps_per_epoch=0 is not allowed; use an integer >= 1 or null"),
     ("stage2.max_minutes=0", "option stage2.max_minutes=0 is not allowed; use a number > 0 or null"),
+    ("stage1.max_rows=0", "option stage1.max_rows=0 is not allowed; use an integer >= 1 or null"),
+    ("stage2.max_rows=100", "option stage2.max_rows=100 is not allowed; use null (a stage-1 option"),
+    ("stage2.freeze_layers=-1", "option stage2.freeze_layers=-1 is not allowed; use an integer >= 0"),
+    ("stage1.freeze_layers=2", "option stage1.freeze_layers=2 is not allowed; use its default (stage 1 freezes"),
+    ("stage1.freeze_embeddings=true", "option stage1.freeze_embeddings=True is not allowed; use its default"),
     ("max_train=0", "option max_train=0 is not allowed; use an integer >= 1 or null"),
     ("seed=-1", "option seed=-1 is not allowed; use an integer >= 0"),
     ("verbose=3", "option verbose=3 is not allowed; use one of 0, 1, 2"),
@@ -111,3 +116,9 @@ def test_language_round_trips_through_the_json(tmp_path):
     TrainConfig(lang="hi").save(tmp_path / "c.json")
     loaded = TrainConfig.load(tmp_path / "c.json")
     assert (loaded.lang, loaded.model, loaded.text_column) == ("hi", "l3cube-pune/hindi-bert-v2", "hi")
+
+
+def test_partial_freezing_is_refused_with_lora_which_freezes_the_whole_base():
+    with pytest.raises(UserError, match=r"option stage2.freeze_layers=2 is not allowed; use its default with LoRA"):
+        TrainConfig().override(["stage2.lora_rank=4", "stage2.freeze_layers=2"])
+    assert TrainConfig().override(["stage2.freeze_embeddings=true", "stage2.freeze_layers=2"]).stage2.freeze_layers == 2
