@@ -22,13 +22,22 @@ def table(results: dict) -> str:
              "", "| model | space | test MSE | mean cosine | R@1 % | R@5 % | captions cosine | captions R@1 % |",
              "|---|---|---|---|---|---|---|---|"]
     labels = {"untrained": "student, untrained (random head)", "stage1": "student after stage 1 (frozen encoder)",
-              "stage2": "student after stage 2 (all weights)"}
+              "stage2": f"student after stage 2 ({trained_part(results['config']['stage2'])})"}
     for key, label in labels.items():
         if key in test:
             lines.append(_row(f"**{label}**" if key == "stage2" else label, "teacher", test[key]))
     for peer in results["peers"]:
         lines.append(_row(peer["name"], peer["space"], peer, mse=peer["space"] == "teacher"))
     return "\n".join(lines)
+
+
+def trained_part(stage2: dict) -> str:
+    """What stage 2 trains, in words: all weights, LoRA adapters, or the encoder above its frozen part."""
+    if stage2.get("lora_rank"):
+        return f"LoRA r={stage2['lora_rank']} adapters + head"
+    frozen = (["embeddings"] if stage2.get("freeze_embeddings") else []) + (
+        [f"lowest {stage2['freeze_layers']} blocks"] if stage2.get("freeze_layers") else [])
+    return "all weights" if not frozen else f"all but the {' and '.join(frozen)}"
 
 
 def document(results: dict, png_name: str = "evidence_curves.png", compute_png: str | None = None) -> str:
@@ -60,11 +69,11 @@ def document(results: dict, png_name: str = "evidence_curves.png", compute_png: 
         f"sampled; distill's split by sentence component: {d['effective_split']['train_rows']} training rows "
         f"(English side included: {cfg['include_english']}), {d['effective_split']['val_rows']} validation rows, "
         f"0 sentences shared (checked).",
-        (f"- Stage 1 (encoder frozen): one pass over the training rows (cached features), ridge head, penalty chosen on "
-         f"validation." if s1.get("solver") == "ridge" else
+        (f"- Stage 1 (encoder frozen): one pass over {'the training rows' if not s1.get('max_rows') else 'a seeded sample of ' + format(s1['max_rows'], ',') + ' training rows'} "
+         f"(cached features), ridge head, penalty chosen on validation." if s1.get("solver") == "ridge" else
          f"- Stage 1 (encoder frozen): {s1['epochs']} × {s1['steps_per_epoch'] or 'all'} steps, batch {s1['batch_size']}, "
          f"Adam lr {s1['learning_rate']}.") +
-        f" Stage 2 (everything): {s2['epochs']} × {s2['steps_per_epoch'] or 'all'} steps, "
+        f" Stage 2 ({trained_part(s2)}): {s2['epochs']} × {s2['steps_per_epoch'] or 'all'} steps, "
         f"batch {s2['batch_size']}, lr {s2['learning_rate']} ({s2['warmup_fraction']:.0%} warm-up, {s2['decay']} decay). "
         f"Loss {cfg['loss']}" + (f" (InfoNCE weight {cfg.get('contrastive_weight')}, temperature {cfg.get('temperature')}, "
                                  f"{cfg.get('contrastive_negatives')} extra negatives)" if "contrastive" in cfg["loss"] else "") +

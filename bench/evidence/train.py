@@ -16,13 +16,18 @@ from distill.train import Trainer
 from turkish_clip.metrics import fidelity
 
 log = logging.getLogger(__name__)
+STAGE1_ROWS = 20_000  # bench/results/stage1_rows.md: the ridge head's validation R@1 is flat from 10k rows to all 85k
+STAGE2_LR = 3e-4  # bench/results/freeze_vs_full.md
 
 
 def evidence_config(data_dir: str, model: str, work: str, quick: bool, seed: int = 42) -> TrainConfig:
     """The evidence recipe: e5-small + Dense(384 -> 384), the English side trained too, stage 1 in closed form
-    (ridge on cached frozen features), stage 2 MSE + InfoNCE with cached extra negatives. Loss weight, temperature,
-    negatives, learning rate and batch size come from the validation sweep (bench/results/evidence_sweep.md); the
-    full run's step budget fits 30 minutes on 2 CPU cores (each "epoch" is `steps_per_epoch` batches).
+    (ridge on cached frozen features of a 20,000-row sample), stage 2 MSE + InfoNCE with cached extra negatives and
+    the embeddings + lowest 6 of 12 blocks frozen. Loss weight, temperature, negatives, learning rate and batch size
+    come from the validation sweep (bench/results/evidence_sweep.md), the stage-1 sample from
+    bench/results/stage1_rows.md, the frozen part and stage-2 learning rate from bench/results/freeze_vs_full.md (all
+    on distill's validation split); the full run's step budget fits 30 minutes on 2 CPU cores for the whole run
+    (each "epoch" is `steps_per_epoch` batches; `max_minutes` is a guard should the machine be slower).
 
     XLA on the CPU (jit_compile on, batches padded to a multiple of 8 so only a handful of shapes compile): a stage-2
     step of e5-small at batch 32 took 557 ms against 825 ms without XLA on the 2-core machine (1.48x; each padded
@@ -32,9 +37,10 @@ def evidence_config(data_dir: str, model: str, work: str, quick: bool, seed: int
         data_dir=data_dir, model=model, text_column="tr", include_english=True, max_length=64,
         loss="mse+contrastive", contrastive_weight=0.1, temperature=0.05, contrastive_negatives=4096,
         val_fraction=0.1 if quick else 0.05, seed=seed, jit_compile="off" if quick else "on", pad_multiple=8,
-        stage1=StageConfig(epochs=1, batch_size=64, solver="ridge"),
-        stage2=StageConfig(epochs=1 if quick else 6, learning_rate=3e-4, batch_size=32, warmup_fraction=0.05,
-                           decay="linear", patience=6, steps_per_epoch=None if quick else 500),
+        stage1=StageConfig(epochs=1, batch_size=64, solver="ridge", max_rows=None if quick else STAGE1_ROWS),
+        stage2=StageConfig(epochs=1 if quick else 4, learning_rate=STAGE2_LR, batch_size=32, warmup_fraction=0.05,
+                           decay="linear", patience=6, steps_per_epoch=None if quick else 750,
+                           max_minutes=None if quick else 23.0, freeze_embeddings=True, freeze_layers=6),
         run_dir=f"{work}/run", output_dir=f"{work}/student", head_path=f"{work}/clip_head.h5",
         verbose=0 if quick else 2,
     )

@@ -18,3 +18,13 @@ def test_budget_goal_takes_the_last_point_reached_in_time_not_the_best():
     assert got["beats_every_peer_within_budget"] is False and got["beats_every_peer_r1"] is True
     late = goals(_results([{"label": "stage1", "wall_minutes": 31, "R@1": 0.7}, {"label": "stage2", "wall_minutes": 40, "R@1": 0.95}]))
     assert late["budget_point"] is None and late["beats_every_peer_within_budget"] is False
+
+
+def test_the_stage2_row_says_what_stage_2_trained():
+    from bench.evidence.report import trained_part
+
+    assert trained_part({"lora_rank": 0}) == "all weights"
+    assert trained_part({"lora_rank": 8}) == "LoRA r=8 adapters + head"
+    assert trained_part({"lora_rank": 0, "freeze_embeddings": True, "freeze_layers": 6}) == \
+        "all but the embeddings and lowest 6 blocks"
+    assert trained_part({"freeze_embeddings": False, "freeze_layers": 2}) == "all but the lowest 2 blocks"
