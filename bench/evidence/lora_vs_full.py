@@ -45,14 +45,18 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
+# the recipe these comparisons were measured against: stage 1 on all rows, stage 2 with nothing frozen
+BASELINE = ["stage1.max_rows=null", "stage2.freeze_embeddings=false", "stage2.freeze_layers=0"]
+
+
 def equal_time_config(work: Path, name: str, minutes: float, seed: int, overrides: list[str]):
-    """The evidence recipe with one stage-2 epoch cut at `minutes`, a constant learning rate after 2 % warm-up (so
-    the budget cuts no schedule short), then `overrides`."""
+    """The evidence recipe (BASELINE: nothing frozen, stage 1 on all rows) with one stage-2 epoch cut at `minutes`, a
+    constant learning rate after 2 % warm-up (so the budget cuts no schedule short), then `overrides`."""
     from .train import evidence_config
 
     config = evidence_config(str(work / "data"), str(E5), str(work / "equal_time" / name), False, seed)
     return config.override(["stage2.epochs=1", "stage2.steps_per_epoch=null", f"stage2.max_minutes={minutes}",
-                            "stage2.decay=none", "stage2.warmup_fraction=0.02", *overrides])
+                            "stage2.decay=none", "stage2.warmup_fraction=0.02", *BASELINE, *overrides])
 
 
 def mode_config(work: Path, mode: str, args):

@@ -35,3 +35,16 @@ def test_choice_is_best_validation_r1_with_near_ties_broken_by_cosine():
     assert choose(rows)["mode"] == "emb+6"  # 0.3 points below the best, higher cosine
     rows[2]["val_r1"] = 0.730  # 1 point below: R@1 decides
     assert choose(rows)["mode"] == "emb+3"
+
+
+def test_equal_time_modes_start_from_the_unfrozen_all_rows_baseline(tmp_path):
+    """The evidence recipe now freezes half the encoder; the comparisons must not inherit that."""
+    from bench.evidence.lora_vs_full import equal_time_config
+
+    full = equal_time_config(tmp_path, "full", 6, 42, mode_overrides("full", 3e-4))
+    assert (full.stage2.freeze_embeddings, full.stage2.freeze_layers, full.stage1.max_rows) == (False, 0, None)
+    assert full.stage2.max_minutes == 6 and full.stage2.decay == "none"
+    emb6 = equal_time_config(tmp_path, "emb+6", 6, 42, mode_overrides("emb+6", 3e-4))
+    assert (emb6.stage2.freeze_embeddings, emb6.stage2.freeze_layers) == (True, 6)
+    lora = equal_time_config(tmp_path, "lora", 6, 42, ["stage2.lora_rank=8"])  # LoRA refuses partial freezing
+    assert lora.stage2.lora_rank == 8 and lora.stage2.freeze_layers == 0
