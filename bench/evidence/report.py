@@ -183,6 +183,34 @@ def plot_compute(results: dict, path: str | Path) -> Path | None:
     return _save(fig, path)
 
 
+def plot_recipes(runs: dict[str, dict], path: str | Path) -> Path | None:
+    """Test-pool R@1 against wall minutes for several evidence runs (one line per recipe), the first run's peers as
+    lines and the budget: which recipe buys the most quality per minute."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    runs = {name: r for name, r in runs.items() if any(p["label"] != "untrained" for p in r.get("curve", []))}
+    if not runs:
+        return None
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for name, results in runs.items():
+        curve = [p for p in results["curve"] if p["label"] != "untrained"]
+        ax.plot([p["wall_minutes"] for p in curve], [100 * p["R@1"] for p in curve], "o-", ms=4, label=name)
+    first = next(iter(runs.values()))
+    for peer, color in zip(first.get("peers", []), ("tab:red", "tab:orange", "tab:green", "tab:purple")):
+        if peer["R@1"] > 0.3:
+            ax.axhline(100 * peer["R@1"], color=color, lw=0.9, ls=":", label=f"peer: {peer['name'][:38]}")
+    ax.axvline(BUDGET_MINUTES, color="black", lw=0.8, ls="--", label=f"{BUDGET_MINUTES:g}-minute budget (issue 9)")
+    ax.set_xlabel("minutes since the run started (wall, quiet 2-core machine)")
+    ax.set_ylabel("TR→EN R@1 % (LASER test pool)")
+    ax.set_title("Recipes against compute")
+    ax.legend(fontsize=7, loc="lower right")
+    ax.grid(alpha=0.3)
+    return _save(fig, Path(path))
+
+
 def _save(fig, path: Path) -> Path:
     """Write the figure as PNG atomically (a killed run never leaves half a picture) and free it."""
     import matplotlib.pyplot as plt

@@ -28,3 +28,13 @@ def test_the_stage2_row_says_what_stage_2_trained():
     assert trained_part({"lora_rank": 0, "freeze_embeddings": True, "freeze_layers": 6}) == \
         "all but the embeddings and lowest 6 blocks"
     assert trained_part({"freeze_embeddings": False, "freeze_layers": 2}) == "all but the lowest 2 blocks"
+
+
+def test_the_recipes_plot_draws_each_run_and_skips_runs_without_points(tmp_path):
+    from bench.evidence.report import plot_recipes
+
+    run = _results([{"label": "stage1", "wall_minutes": 5, "R@1": 0.7}, {"label": "stage2", "wall_minutes": 20, "R@1": 0.9}])
+    out = plot_recipes({"a": run, "b": run}, tmp_path / "r.png")
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert plot_recipes({"empty": {"curve": [{"label": "untrained", "wall_minutes": 1, "R@1": 0.0}]}},
+                        tmp_path / "none.png") is None and not (tmp_path / "none.png").exists()
