@@ -16,6 +16,8 @@ EXAMPLES = """examples:
   python -m distill train --data data --loss mse --stage1-solver adam        # the original recipe
   python -m distill train --data data_hi --lang hi          # l3cube-pune/hindi-bert-v2 on the 'hi' column
   python -m distill train --config train.json --set stage2.epochs=5 --set stage2.learning_rate=1e-5
+  python -m distill train --data data --set stage1.max_rows=20000 \
+      --set stage2.freeze_embeddings=true --set stage2.freeze_layers=3     # a short CPU budget: cheaper steps
   python -m distill train --config runs/student/config.json --resume
   python -m distill evaluate --model student --data data
   python -m distill export --model student --format sentence-transformers student-st

@@ -41,6 +41,17 @@ def test_config_file_then_flags_then_set(tmp_path, capsys):
     assert config["stage1"]["batch_size"] == config["stage2"]["batch_size"] == 16
 
 
+def test_the_help_examples_short_budget_options_reach_the_config(capsys):
+    from distill.cli import EXAMPLES
+
+    line = next(i for i, text in enumerate(EXAMPLES.splitlines()) if "stage1.max_rows" in text)
+    example = " ".join(EXAMPLES.splitlines()[line:line + 2]).replace("\\", " ").split("#")[0].split()
+    assert main(example[3:] + ["--print-config"]) == 0  # after "python -m distill"
+    config = json.loads(capsys.readouterr().out)
+    assert config["stage1"]["max_rows"] == 20000
+    assert (config["stage2"]["freeze_embeddings"], config["stage2"]["freeze_layers"]) == (True, 3)
+
+
 def test_objective_flags_reach_the_config(capsys):
     assert main(["train", "--loss", "mse", "--stage1-solver", "adam", "--set", "contrastive_negatives=0",
                  "--print-config"]) == 0
