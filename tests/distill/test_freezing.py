@@ -67,3 +67,18 @@ def test_stage1_on_a_row_sample_encodes_only_those_rows_and_fits_them(tmp_path, 
     record = json.loads((tmp_path / "run" / "history.json").read_text())[-1]
     kernel, _ = ridge.solve(ridge.accumulate(features, trainer.train.targets[rows]), record["ridge_penalty"])
     np.testing.assert_allclose(weights(trainer.student.head)[0], kernel, rtol=1e-5, atol=1e-6)
+
+
+def test_a_partly_frozen_student_exports_and_reloads_to_the_same_vectors(tmp_path, tiny_student_tf):
+    from distill.export import load_student
+    from distill.student import encode
+
+    config = tiny_config(tmp_path, tiny_student_tf, bag_cache(tmp_path / "data", n_images=30), stage1=1, stage2=1,
+                         solver="ridge")
+    config.stage2.freeze_embeddings, config.stage2.freeze_layers = True, 1
+    trainer = Trainer(config)
+    trainer.run()
+    texts = trainer.val.texts[:8]
+    want = encode(trainer.student, trainer.tokenizer, texts, config.max_length)
+    student, tokenizer, _ = load_student(tmp_path / "student")
+    np.testing.assert_allclose(encode(student, tokenizer, texts, config.max_length), want, rtol=1e-4, atol=1e-5)
