@@ -24,7 +24,7 @@ from pathlib import Path  # noqa: E402
 from turkish_clip.errors import UserError  # noqa: E402
 
 from .lora_vs_full import equal_time_config, run_config  # noqa: E402
-from .run import REPO  # noqa: E402
+from .run import REPO, log_lines  # noqa: E402
 
 log = logging.getLogger("bench.evidence.freeze_vs_full")
 MODE = re.compile(r"^(full|emb)(?:\+(\d+))?(?:@([0-9.eE+-]+))?$")
@@ -66,9 +66,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    for noisy in ("transformers", "tensorflow", "absl", "h5py"):
-        logging.getLogger(noisy).setLevel(logging.ERROR)
+    log_lines()
     work = Path(args.work)
     try:
         modes = [m.strip() for m in args.modes.split(",") if m.strip()]

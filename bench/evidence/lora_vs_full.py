@@ -25,7 +25,7 @@ import numpy as np  # noqa: E402
 from turkish_clip.errors import UserError  # noqa: E402
 
 from . import data  # noqa: E402
-from .run import COCO, CAPTION_CHECK, E5, FULL_COCO, FULL_MAX_PAIRS, LASER_TEST, REPO, TATOEBA  # noqa: E402
+from .run import COCO, CAPTION_CHECK, E5, FULL_COCO, FULL_MAX_PAIRS, LASER_TEST, REPO, TATOEBA, log_lines  # noqa: E402
 
 log = logging.getLogger("bench.evidence.lora_vs_full")
 
@@ -109,9 +109,7 @@ def run_mode(work: Path, mode: str, args, test_tr, test_teacher) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    for noisy in ("transformers", "tensorflow", "absl", "h5py"):
-        logging.getLogger(noisy).setLevel(logging.ERROR)
+    log_lines()
     work = Path(args.work)
     if not (work / "data" / "teacher.npy").is_file() or not (work / "test_teacher.npy").is_file():
         print(f"error: {work} holds no finished evidence run; run python -m bench.evidence.run --work {work} first",

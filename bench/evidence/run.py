@@ -64,6 +64,13 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
+def log_lines() -> None:
+    """The evidence tools' logging: our INFO lines with times; the frameworks' chatter only when it is an error."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for noisy in ("transformers", "tensorflow", "absl", "h5py"):
+        logging.getLogger(noisy).setLevel(logging.ERROR)
+
+
 def machine_info() -> dict:
     import tensorflow as tf
     import torch
@@ -113,9 +120,7 @@ def check_effective_split(split: dict, pairs: pd.DataFrame, test: pd.DataFrame) 
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    for noisy in ("transformers", "tensorflow", "absl", "h5py"):
-        logging.getLogger(noisy).setLevel(logging.ERROR)
+    log_lines()
     try:
         return run(args)
     except UserError as err:

@@ -18,7 +18,7 @@ import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 from . import data, peers  # noqa: E402
-from .run import COCO, E5, LASER_TEST, REPO, TATOEBA, embed_cache  # noqa: E402
+from .run import COCO, E5, LASER_TEST, REPO, TATOEBA, embed_cache, log_lines  # noqa: E402
 
 log = logging.getLogger("bench.evidence.sweep")
 PLANNED = ["loss=mse+contrastive", "contrastive_weight=0.3", "temperature=0.05", "contrastive_negatives=4096",
@@ -50,9 +50,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--work", default=str(REPO / "runs/evidence-sweep"))
     p.add_argument("--out", default=str(REPO / "bench/results/evidence_sweep"))
     args = p.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    for noisy in ("transformers", "tensorflow", "absl", "h5py"):
-        logging.getLogger(noisy).setLevel(logging.ERROR)
+    log_lines()
     from data_tools.teacher import load_teacher
     from distill.train import Trainer
 
