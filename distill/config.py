@@ -116,6 +116,14 @@ class StageConfig:
         self.lora_alpha, self.lora_dropout = float(self.lora_alpha), float(self.lora_dropout)
         self.learning_rate, self.warmup_fraction = float(self.learning_rate), float(self.warmup_fraction)
 
+    def trained_part(self) -> str:
+        """What stage 2 trains with these options, in words (logs, reports)."""
+        if self.lora_rank:
+            return f"LoRA r={self.lora_rank} adapters + head"
+        frozen = (["embeddings"] if self.freeze_embeddings else []) + (
+            [f"lowest {self.freeze_layers} blocks"] if self.freeze_layers else [])
+        return "all weights" if not frozen else f"all but the {' and '.join(frozen)}"
+
 
 @dataclass
 class TrainConfig:

@@ -337,9 +337,7 @@ class Trainer:
         if start > 0:
             _restore(self.student, self.run_dir, state["checkpoint"], optimizer)
         log.info("stage %d: %s, %d trainable weights, epochs %d..%d of %d, %d steps/epoch", no,
-                 "encoder frozen, head only (cached features)" if no == 1 else
-                 "LoRA adapters + head (base frozen)" if cfg.lora_rank else
-                 "everything" if not (cfg.freeze_embeddings or cfg.freeze_layers) else "encoder (partly frozen) + head",
+                 "encoder frozen, head only (cached features)" if no == 1 else cfg.trained_part(),
                  len(net.trainable_weights), start + 1, cfg.epochs, cfg.epochs, steps)
         budget = TimeBudget(None if cfg.max_minutes is None else time.monotonic() + 60 * cfg.max_minutes)
         for epoch in range(start, cfg.epochs):

@@ -23,7 +23,7 @@ from pathlib import Path  # noqa: E402
 
 from turkish_clip.errors import UserError  # noqa: E402
 
-from .lora_vs_full import equal_time_config, run_config  # noqa: E402
+from .equal_time import equal_time_config, run_config  # noqa: E402
 from .run import REPO, log_lines  # noqa: E402
 
 log = logging.getLogger("bench.evidence.freeze_vs_full")

@@ -14,10 +14,7 @@ import distill  # noqa: F401  (tf-keras before TensorFlow)
 
 import argparse  # noqa: E402
 import json  # noqa: E402
-import logging  # noqa: E402
-import shutil  # noqa: E402
 import sys  # noqa: E402
-import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
@@ -25,9 +22,8 @@ import numpy as np  # noqa: E402
 from turkish_clip.errors import UserError  # noqa: E402
 
 from . import data  # noqa: E402
-from .run import COCO, CAPTION_CHECK, E5, FULL_COCO, FULL_MAX_PAIRS, LASER_TEST, REPO, TATOEBA, log_lines  # noqa: E402
-
-log = logging.getLogger("bench.evidence.lora_vs_full")
+from .equal_time import equal_time_config, run_config  # noqa: E402
+from .run import COCO, CAPTION_CHECK, FULL_COCO, FULL_MAX_PAIRS, LASER_TEST, REPO, TATOEBA, log_lines  # noqa: E402
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -45,62 +41,11 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
-# the recipe these comparisons were measured against: stage 1 on all rows, stage 2 with nothing frozen
-BASELINE = ["stage1.max_rows=null", "stage2.freeze_embeddings=false", "stage2.freeze_layers=0"]
-
-
-def equal_time_config(work: Path, name: str, minutes: float, seed: int, overrides: list[str]):
-    """The evidence recipe (BASELINE: nothing frozen, stage 1 on all rows) with one stage-2 epoch cut at `minutes`, a
-    constant learning rate after 2 % warm-up (so the budget cuts no schedule short), then `overrides`."""
-    from .train import evidence_config
-
-    config = evidence_config(str(work / "data"), str(E5), str(work / "equal_time" / name), False, seed)
-    return config.override(["stage2.epochs=1", "stage2.steps_per_epoch=null", f"stage2.max_minutes={minutes}",
-                            "stage2.decay=none", "stage2.warmup_fraction=0.02", *BASELINE, *overrides])
-
-
 def mode_config(work: Path, mode: str, args):
     lora = mode == "lora"
     return equal_time_config(work, mode, args.minutes, args.seed, [
         f"stage2.learning_rate={args.lora_lr if lora else args.full_lr}",
         f"stage2.lora_rank={args.lora_rank if lora else 0}", f"stage2.lora_targets={args.lora_targets}"])
-
-
-def run_config(work: Path, name: str, config, test_tr=None, test_teacher=None) -> dict:
-    """Ridge stage 1 (the evidence run's cached features when they match) and the time-boxed stage 2 of `config`;
-    the LASER test pool is scored only when `test_tr` is given (once per final configuration)."""
-    from distill.student import encode
-    from distill.train import Trainer
-    from turkish_clip.metrics import fidelity
-
-    shutil.rmtree(config.run_dir, ignore_errors=True)
-    Path(config.run_dir).mkdir(parents=True)
-    if (work / "run" / "features").is_dir():  # the evidence run's frozen features (keyed: reused only if they match)
-        shutil.copytree(work / "run" / "features", Path(config.run_dir) / "features")
-    trainer = Trainer(config)
-    began = time.time()
-    trainer.record_baseline()
-    trainer.fit_stage(1, config.stage1)
-    stage1_seconds = time.time() - began
-    began = time.time()
-    trainer.fit_stage(2, config.stage2)
-    stage2_seconds = time.time() - began
-    stage2 = [r for r in trainer.state["history"] if r["stage"] == 2][-1]
-    trained = sum(int(np.prod(w.shape)) for w in trainer.student.trainable_weights)
-    row = {"mode": name, "learning_rate": config.stage2.learning_rate, "lora_rank": config.stage2.lora_rank,
-           "lora_targets": config.stage2.lora_targets if config.stage2.lora_rank else None,
-           "freeze_embeddings": config.stage2.freeze_embeddings, "freeze_layers": config.stage2.freeze_layers,
-           "trainable_params": trained, "stage1_seconds": round(stage1_seconds, 1),
-           "stage2_seconds": round(stage2_seconds, 1), "stage2_epoch_seconds": stage2["seconds"],
-           "steps": stage2["steps"], "val_r1": stage2["val_r1"], "val_cosine": stage2["val_cosine"],
-           "val_mse": stage2["val_mse"]}
-    if test_tr is not None:
-        test = fidelity(encode(trainer.student, trainer.tokenizer, test_tr, config.max_length, batch_size=128),
-                        test_teacher)
-        row["test"] = {k: test[k] for k in ("R@1", "R@5", "cosine", "mse")}
-    log.info("%s: %d steps in %.1f min, val R@1 %.3f%s", name, stage2["steps"], stage2_seconds / 60, stage2["val_r1"],
-             f", test R@1 {row['test']['R@1']:.3f}" if "test" in row else "")
-    return row
 
 
 def run_mode(work: Path, mode: str, args, test_tr, test_teacher) -> dict:

@@ -1,6 +1,7 @@
 """Results of the evidence run: the markdown table, the learning-curve PNG and the goal checks."""
 from __future__ import annotations
 
+import dataclasses
 import os
 from pathlib import Path
 
@@ -32,12 +33,11 @@ def table(results: dict) -> str:
 
 
 def trained_part(stage2: dict) -> str:
-    """What stage 2 trains, in words: all weights, LoRA adapters, or the encoder above its frozen part."""
-    if stage2.get("lora_rank"):
-        return f"LoRA r={stage2['lora_rank']} adapters + head"
-    frozen = (["embeddings"] if stage2.get("freeze_embeddings") else []) + (
-        [f"lowest {stage2['freeze_layers']} blocks"] if stage2.get("freeze_layers") else [])
-    return "all weights" if not frozen else f"all but the {' and '.join(frozen)}"
+    """What stage 2 trained, in words, from a results file's config (older files lack the newer options)."""
+    from distill.config import StageConfig
+
+    known = {f.name for f in dataclasses.fields(StageConfig)}
+    return StageConfig(**{k: v for k, v in stage2.items() if k in known}).trained_part()
 
 
 def document(results: dict, png_name: str = "evidence_curves.png", compute_png: str | None = None) -> str:

@@ -39,7 +39,7 @@ def test_choice_is_best_validation_r1_with_near_ties_broken_by_cosine():
 
 def test_equal_time_modes_start_from_the_unfrozen_all_rows_baseline(tmp_path):
     """The evidence recipe now freezes half the encoder; the comparisons must not inherit that."""
-    from bench.evidence.lora_vs_full import equal_time_config
+    from bench.evidence.equal_time import equal_time_config
 
     full = equal_time_config(tmp_path, "full", 6, 42, mode_overrides("full", 3e-4))
     assert (full.stage2.freeze_embeddings, full.stage2.freeze_layers, full.stage1.max_rows) == (False, 0, None)
